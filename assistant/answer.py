@@ -1,0 +1,190 @@
+"""Answers: pick the sentences that answer a question, quote them exactly, cite them, or abstain."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from rapidfuzz import fuzz
+
+from assistant.articles import Article
+from assistant.chunking import sentence_spans
+from assistant.retrieval import Passage
+from assistant.settings import Settings
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A quote with its place in the article: `quote == article.text[start:end]`."""
+
+    n: int
+    article_id: str
+    title: str
+    source: str | None
+    url: str | None
+    published: str | None
+    quote: str
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the assistant says to a question, and the evidence behind it."""
+
+    question: str
+    searched_for: str
+    text: str
+    citations: tuple[Citation, ...]
+    passages: tuple[Passage, ...]
+    abstained: bool
+    confidence: float
+    notice: str | None = None
+    sources: tuple[Citation, ...] = field(default=())  # one per cited article, by number
+
+
+class CitationError(AssertionError):
+    """A citation whose quote is not the article's text at its offsets (a bug, never shown)."""
+
+
+@dataclass(frozen=True)
+class _Sentence:
+    article_id: str
+    start: int
+    end: int
+    index: int  # position among the article's sentences
+    rank: int  # rank of the passage it came from
+    score: float = 0.0
+
+
+ABSTAIN_TEXT = "The articles don't answer this question."
+
+
+def verify(citation: Citation, article: Article) -> None:
+    """Raise CitationError unless the quote is exactly the article's text at its offsets."""
+    if not (0 <= citation.start < citation.end <= len(article.text)):
+        raise CitationError(f"citation [{citation.n}] has offsets outside {article.id}")
+    if article.text[citation.start : citation.end] != citation.quote:
+        raise CitationError(f"citation [{citation.n}] does not match the text of {article.id}")
+
+
+def source_line(c: Citation) -> str:
+    """`[n] Title — Source, date <url>` for the sources list."""
+    details = ", ".join(x for x in (c.source, (c.published or "")[:10]) if x)
+    line = f"[{c.n}] {c.title}" + (f" — {details}" if details else "")
+    return line + (f" <{c.url}>" if c.url else "")
+
+
+def render(citations: Sequence[Citation], sources: Sequence[Citation]) -> str:
+    """The answer text: each quote followed by its citation, then the sources."""
+    quotes = [f"“{c.quote}” [{c.n}]" for c in citations]
+    return "\n\n".join(quotes) + "\n\nSources:\n" + "\n".join(source_line(s) for s in sources)
+
+
+class Composer:
+    """Builds an extractive Answer from retrieved passages."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        embed: Callable[[list[str]], list[list[float]]],
+        term_weights: Callable[[list[str]], list[dict[str, float]]],
+        articles: Callable[[list[str]], dict[str, Article]],
+    ) -> None:
+        self.settings = settings
+        self._embed = embed
+        self._term_weights = term_weights
+        self._articles = articles
+
+    def candidates(self, passages: Sequence[Passage], texts: dict[str, str]) -> list[_Sentence]:
+        seen: set[tuple[str, int]] = set()
+        out: list[_Sentence] = []
+        for rank, p in enumerate(passages[: self.settings.quote_passages]):
+            for index, (start, end) in enumerate(sentence_spans(texts[p.article_id])):
+                if start >= p.start and end <= p.end and (p.article_id, start) not in seen:
+                    seen.add((p.article_id, start))
+                    out.append(_Sentence(p.article_id, start, end, index, rank))
+        return out
+
+    def score(
+        self, question: str, q_vector: list[float], sentences: list[_Sentence],
+        texts: dict[str, str],
+    ) -> list[_Sentence]:
+        """Each sentence scored by meaning (cosine) and by the question's rare words it has."""
+        bodies = [texts[s.article_id][s.start : s.end] for s in sentences]
+        vectors = self._embed(bodies)
+        weights = self._term_weights([question, *bodies])
+        q_terms, s_terms = weights[0], weights[1:]
+        total = sum(q_terms.values()) or 1.0
+        scored = []
+        for s, vec, terms in zip(sentences, vectors, s_terms, strict=True):
+            cosine = sum(a * b for a, b in zip(q_vector, vec, strict=True))
+            overlap = sum(w for t, w in q_terms.items() if t in terms) / total
+            value = 0.5 * cosine + 0.5 * overlap - 0.01 * s.rank
+            scored.append(_Sentence(s.article_id, s.start, s.end, s.index, s.rank, value))
+        return sorted(scored, key=lambda s: -s.score)
+
+    def pick(self, scored: list[_Sentence], texts: dict[str, str]) -> list[_Sentence]:
+        """The best sentences, without near-duplicates, adjacent ones of an article joined."""
+        chosen: list[_Sentence] = []
+        for s in scored:
+            if len(chosen) >= self.settings.max_quotes or s.score < 0.75 * scored[0].score:
+                break
+            body = texts[s.article_id][s.start : s.end]
+            if any(
+                fuzz.ratio(body, texts[c.article_id][c.start : c.end]) > 85 for c in chosen
+            ):
+                continue
+            chosen.append(s)
+        # Join sentences that follow each other in one article into one quote.
+        by_place = sorted(chosen, key=lambda c: (c.article_id, c.index))
+        merged: list[_Sentence] = []
+        for s in by_place:
+            last = merged[-1] if merged else None
+            if last and last.article_id == s.article_id and s.index == last.index + 1:
+                merged[-1] = _Sentence(s.article_id, last.start, s.end, s.index, last.rank,
+                                       max(last.score, s.score))
+            else:
+                merged.append(s)
+        return sorted(merged, key=lambda m: -m.score)
+
+    def compose(
+        self, question: str, searched_for: str, passages: Sequence[Passage],
+        q_vector: list[float],
+    ) -> Answer:
+        articles = self._articles([p.article_id for p in passages[: self.settings.quote_passages]])
+        texts = {aid: a.text for aid, a in articles.items()}
+        sentences = self.candidates(passages, texts)
+        scored = self.score(searched_for, q_vector, sentences, texts) if sentences else []
+        confidence = scored[0].score if scored else 0.0
+        if confidence < self.settings.min_confidence:
+            return self.abstain(question, searched_for, passages, confidence)
+        numbers: dict[str, int] = {}
+        citations = []
+        for s in self.pick(scored, texts):
+            n = numbers.setdefault(s.article_id, len(numbers) + 1)
+            a = articles[s.article_id]
+            citation = Citation(n, a.id, a.title, a.source, a.url, a.published,
+                                a.text[s.start : s.end], s.start, s.end)
+            verify(citation, a)
+            citations.append(citation)
+        sources = tuple(next(c for c in citations if c.n == n) for n in sorted(numbers.values()))
+        return Answer(
+            question=question,
+            searched_for=searched_for,
+            text=render(citations, sources),
+            citations=tuple(citations),
+            passages=tuple(passages),
+            abstained=False,
+            confidence=confidence,
+            sources=sources,
+        )
+
+    def abstain(
+        self, question: str, searched_for: str, passages: Sequence[Passage], confidence: float
+    ) -> Answer:
+        closest = list(dict.fromkeys(p.title for p in passages))[:3]
+        text = ABSTAIN_TEXT
+        if closest:
+            text += " The closest articles are:\n" + "\n".join(f"- {t}" for t in closest)
+        return Answer(question, searched_for, text, (), tuple(passages), True, confidence)

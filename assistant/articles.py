@@ -1,0 +1,290 @@
+"""Articles: loading files of every supported format, cleaning text, extracting metadata."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".jsonl")
+TITLE_MAX_CHARS = 200
+
+
+@dataclass(frozen=True)
+class Article:
+    """An article with its canonical text; citation offsets refer to `text`."""
+
+    id: str
+    title: str
+    text: str
+    url: str | None = None
+    source: str | None = None
+    author: str | None = None
+    published: str | None = None
+    origin: str | None = None  # the file path or URL a newer version replaces by
+
+    @property
+    def content_hash(self) -> str:
+        fields = [self.title, self.text, self.url, self.source, self.author, self.published]
+        return hashlib.sha256(json.dumps(fields).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class LoadError:
+    """An input that could not become an article, with the reason in one line."""
+
+    name: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.reason}"
+
+
+Loaded = tuple[str, Article | LoadError]  # (name for reports: path or path:line, outcome)
+
+
+def text_id(text: str) -> str:
+    """Stable id of an article without one: a hash of its cleaned text."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# A photo credit glued to a headline by a scraper: "…Putin?Credit…Doug Mills/The New York Times".
+_CREDIT = re.compile(
+    r"\s*(?:Photo\s*credit|Image\s*credit|Credit|Photograph|Photo)\s*(?:…|\.\.\.|:)\s*\S.*$",
+    re.IGNORECASE,
+)
+_MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+")
+_SPACES = re.compile(r"[ \t\f\v\u00a0\u200b]+")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def clean_title(line: str) -> str:
+    """A headline without markdown marks, glued-on photo credits or extra spaces."""
+    title = _MD_HEADING.sub("", line)
+    credit = _CREDIT.search(title)
+    if credit and credit.start() > 0:  # a title that *starts* with "Photo:" keeps its words
+        title = title[: credit.start()]
+    title = _SPACES.sub(" ", title).strip().strip("#").strip()
+    if len(title) > TITLE_MAX_CHARS:
+        title = title[: TITLE_MAX_CHARS - 1].rstrip() + "…"
+    return title
+
+
+def clean_text(raw: str) -> str:
+    """Canonical article text: paragraphs joined by a blank line, spaces collapsed.
+
+    Text with blank lines is read as hard-wrapped paragraphs (single newlines are soft);
+    text without any reads each line as a paragraph, as scrapers write it.
+    """
+    raw = _CONTROL.sub("", raw.replace("\r\n", "\n").replace("\r", "\n"))
+    if re.search(r"\n[ \t]*\n", raw):
+        blocks = re.split(r"\n[ \t]*\n", raw)
+        paragraphs = [" ".join(line.strip() for line in b.split("\n")) for b in blocks]
+    else:
+        paragraphs = raw.split("\n")
+    cleaned = (_SPACES.sub(" ", p).strip() for p in paragraphs)
+    return "\n\n".join(p for p in cleaned if p)
+
+
+def _title_from_text(text: str) -> str:
+    first = next((line for line in text.split("\n") if line.strip()), "")
+    return clean_title(first) or "Untitled"
+
+
+class _Skip(Exception):
+    """Raised inside a loader to report a LoadError for the current input."""
+
+
+def _decode(data: bytes) -> str:
+    if b"\x00" in data[:8192]:
+        raise _Skip("binary data, not text (is the file type right?)")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise _Skip(f"not valid UTF-8 text (bad byte at offset {e.start}); re-save as UTF-8") from e
+
+
+def _need_text(text: str) -> str:
+    if not text.strip():
+        raise _Skip("no article text found (empty file?)")
+    return text
+
+
+def _from_plain(path: Path, data: bytes) -> Article:
+    raw = _decode(data).replace("\r\n", "\n").replace("\r", "\n")
+    lines = raw.split("\n")
+    first = next((i for i, line in enumerate(lines) if line.strip()), None)
+    if first is None:
+        raise _Skip("empty file: no text")
+    title = clean_title(lines[first])
+    body = clean_text("\n".join(lines[first + 1 :]))
+    if not body:
+        # A one-paragraph file: the line is both headline and text.
+        body = clean_text(lines[first])
+    return Article(id=text_id(body), title=title or "Untitled", text=body, origin=str(path))
+
+
+def _from_html(path: Path, data: bytes) -> Article:
+    import trafilatura
+
+    html = _decode(data)
+    extracted = trafilatura.extract(
+        html, output_format="json", with_metadata=True, include_comments=False, url=None
+    )
+    if not extracted:
+        raise _Skip("no article text found in the HTML")
+    meta = json.loads(extracted)
+    text = clean_text(_need_text(meta.get("text") or ""))
+    title = clean_title(meta.get("title") or "") or _title_from_text(text)
+    return Article(
+        id=text_id(text),
+        title=title,
+        text=text,
+        url=meta.get("source") or None,
+        source=meta.get("sitename") or meta.get("hostname") or None,
+        author=meta.get("author") or None,
+        published=meta.get("date") or None,
+        origin=str(path),
+    )
+
+
+def _from_pdf(path: Path, data: bytes) -> Article:
+    import io
+
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise _Skip("encrypted PDF (needs a password); skipped")
+        pages = [page.extract_text() or "" for page in reader.pages]
+        info = reader.metadata
+    except _Skip:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as e:
+        raise _Skip(f"not a readable PDF ({e})") from e
+    text = clean_text("\n\n".join(pages))
+    if not text:
+        raise _Skip("no text layer (scanned image?); skipped")
+    meta_title = clean_title(str(info.title)) if info and info.title else ""
+    author = str(info.author) if info and info.author else None
+    return Article(
+        id=text_id(text),
+        title=meta_title or _title_from_text(text),
+        text=text,
+        author=author,
+        origin=str(path),
+    )
+
+
+_JSONL_FIELDS = ("id", "title", "url", "source", "author", "published")
+
+
+def _from_jsonl_line(line: str) -> Article:
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as e:
+        raise _Skip(f"not valid JSON ({e.msg} at column {e.colno})") from e
+    if not isinstance(record, dict):
+        raise _Skip("not a JSON object")
+    text = record.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise _Skip('no "text" field with article text')
+    fields = {k: (str(record[k]) if record.get(k) is not None else None) for k in _JSONL_FIELDS}
+    # The crawler's date is the more reliable one when both exist (see the benchmark README).
+    published = fields["published"] or record.get("published_meta")
+    # The text is stored exactly as given, so that offsets from elsewhere stay valid.
+    return Article(
+        id=fields["id"] or text_id(text),
+        title=clean_title(fields["title"] or "") or _title_from_text(text),
+        text=text,
+        url=fields["url"],
+        source=fields["source"],
+        author=fields["author"],
+        published=str(published) if published else None,
+        origin=fields["url"],
+    )
+
+
+def _load_jsonl(path: Path, data: bytes) -> Iterator[Loaded]:
+    text = _decode(data)
+    for lineno, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        name = f"{path}:{lineno}"
+        try:
+            yield name, _from_jsonl_line(line)
+        except _Skip as e:
+            yield name, LoadError(name, str(e))
+
+
+_LOADERS = {
+    ".txt": _from_plain,
+    ".md": _from_plain,
+    ".html": _from_html,
+    ".htm": _from_html,
+    ".pdf": _from_pdf,
+}
+
+
+def load_file(path: Path, max_bytes: int) -> Iterator[Loaded]:
+    """Articles from one file (many for .jsonl), or an error naming the file and reason."""
+    name = str(path)
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        supported = " ".join(SUPPORTED_SUFFIXES)
+        reason = f"unsupported file type '{suffix or path.name}' (supported: {supported})"
+        yield name, LoadError(name, reason)
+        return
+    try:
+        size = path.stat().st_size
+        if size > max_bytes:
+            reason = f"file too large ({size:,} bytes; the limit is {max_bytes:,})"
+            yield name, LoadError(name, reason)
+            return
+        data = path.read_bytes()
+    except OSError as e:
+        yield name, LoadError(name, f"cannot read file ({e.strerror or e})")
+        return
+    try:
+        if not data.strip():
+            raise _Skip("empty file: no text")
+        if suffix == ".jsonl":
+            yield from _load_jsonl(path, data)
+        else:
+            yield name, _LOADERS[suffix](path, data)
+    except _Skip as e:
+        yield name, LoadError(name, str(e))
+    except Exception as e:  # a parser crashing on hostile input must not end the batch
+        yield name, LoadError(name, f"could not be read ({type(e).__name__}: {e})")
+
+
+def find_files(paths: list[Path]) -> Iterator[Path | LoadError]:
+    """Every supported file under the given paths (folders recursively), in a stable order."""
+    for path in paths:
+        if path.is_dir():
+            for found in sorted(p for p in path.rglob("*") if p.is_file()):
+                if found.suffix.lower() in SUPPORTED_SUFFIXES and not found.name.startswith("."):
+                    yield found
+        elif path.exists():
+            yield path
+        else:
+            yield LoadError(str(path), "no such file or folder")
+
+
+def article_from_text(text: str, title: str | None = None, url: str | None = None) -> Article:
+    """An article from pasted text (the UI's paste box)."""
+    body = clean_text(text)
+    if not body:
+        raise ValueError("the pasted text is empty")
+    return Article(
+        id=text_id(body),
+        title=clean_title(title or "") or _title_from_text(body),
+        text=body,
+        url=url or None,
+        origin=url or None,
+    )

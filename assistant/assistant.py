@@ -1,0 +1,225 @@
+"""The Assistant: the one object the CLI, the UI and the tests drive."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from langchain_core.runnables import Runnable, RunnableLambda
+
+from assistant.answer import Answer, Composer
+from assistant.articles import Article, Loaded, LoadError, article_from_text, find_files, load_file
+from assistant.chunking import chunk_article
+from assistant.embeddings import Embedder, LocalEmbedder
+from assistant.retrieval import HybridRetriever, Passage
+from assistant.settings import Settings
+from assistant.store import ArticleInfo, Pending, Store
+
+Progress = Callable[[int, int, str], None]  # (done, total, name)
+
+# Chunks embedded per write; bigger batches embed faster, smaller ones lose less on a crash.
+WRITE_BATCH_CHUNKS = 256
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What happened to one input: added, unchanged, replaced or failed (with the reason)."""
+
+    name: str
+    status: str
+    article_id: str | None = None
+    title: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    results: tuple[IngestResult, ...]
+
+    def count(self, status: str) -> int:
+        return sum(1 for r in self.results if r.status == status)
+
+    @property
+    def failed(self) -> list[IngestResult]:
+        return [r for r in self.results if r.status == "failed"]
+
+    def summary(self) -> str:
+        counts = [f"{self.count(s)} {s}" for s in ("added", "unchanged", "replaced", "failed")]
+        return ", ".join(counts)
+
+
+_FOLLOW_UP = re.compile(
+    r"\b(he|she|it|they|him|her|them|his|hers|its|their|theirs|this|that|these|those|there)\b",
+    re.IGNORECASE,
+)
+_NAME = re.compile(r"\b[A-Z][\w'’.-]*(?:\s+[A-Z][\w'’.-]*)*")
+
+
+def standalone_query(question: str, history: Sequence[str]) -> str:
+    """The question made searchable on its own: a follow-up borrows the names asked about before.
+
+    Without a language model this stays extractive: if the question points back ("What did
+    he say?"), the capitalised names of the previous questions are added to it.
+    """
+    if not history or not _FOLLOW_UP.search(question):
+        return question
+    own = {m.group(0) for m in _NAME.finditer(question[1:])}
+    names: list[str] = []
+    for previous in reversed(history[-3:]):
+        for m in _NAME.finditer(previous):
+            name = m.group(0).rstrip(".")
+            if m.start() == 0:
+                # "Has Elon Musk": the first word is capitalised only because it starts the line.
+                name = name.partition(" ")[2]
+            if name and name not in own and name not in names:
+                names.append(name)
+        if names:
+            break
+    return f"{question} ({' '.join(names)})" if names else question
+
+
+class Assistant:
+    """Adds, lists, shows, removes articles; answers questions with exact, cited quotes."""
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        store: Store | None = None,
+        embedder: Embedder | None = None,
+        llm: Any = None,
+    ) -> None:
+        self.settings = settings or Settings()
+        self.embedder = embedder or LocalEmbedder(self.settings.embed_batch_size)
+        self.store = store or Store(self.settings, self.embedder)
+        self.llm = llm  # the optional generative mode plugs in here (not yet)
+        self.retriever = HybridRetriever(self.store, self.settings)
+        self.composer = Composer(
+            self.settings,
+            embed=self.embedder.embed_documents,
+            term_weights=self.store.term_weights,
+            articles=self.store.articles,
+        )
+        self.chain = self._build_chain()
+
+    # --- corpus ----------------------------------------------------------------------------
+
+    def add(self, paths: Iterable[str | Path], progress: Progress | None = None) -> IngestReport:
+        """Add the articles in these files and folders (recursively)."""
+        loaded: list[Loaded] = []
+        for found in find_files([Path(p) for p in paths]):
+            if isinstance(found, LoadError):
+                loaded.append((found.name, found))
+            else:
+                loaded.extend(load_file(found, self.settings.max_file_bytes))
+        return self.add_loaded(loaded, progress)
+
+    def add_text(self, text: str, title: str | None = None, url: str | None = None
+                 ) -> IngestReport:
+        """Add one pasted article."""
+        try:
+            article = article_from_text(text, title, url)
+        except ValueError as e:
+            return IngestReport((IngestResult("pasted text", "failed", reason=str(e)),))
+        return self.add_loaded([(title or "pasted text", article)])
+
+    def add_loaded(self, loaded: Sequence[Loaded], progress: Progress | None = None
+                   ) -> IngestReport:
+        """Store loaded articles in batches; failures are reported, never fatal."""
+        results: list[IngestResult] = []
+        batch: list[tuple[str, Pending, str]] = []
+        in_batch: dict[str, str] = {}
+
+        def flush() -> None:
+            try:
+                self.store.write([pending for _, pending, _ in batch])
+                results.extend(
+                    IngestResult(name, status, p.article.id, p.article.title)
+                    for name, p, status in batch
+                )
+            except Exception as e:  # the store refused the batch: report, keep going
+                results.extend(
+                    IngestResult(name, "failed", p.article.id, p.article.title,
+                                 f"could not be stored ({e})")
+                    for name, p, _ in batch
+                )
+            batch.clear()
+            in_batch.clear()
+
+        for done, (name, item) in enumerate(loaded, 1):
+            if isinstance(item, LoadError):
+                results.append(IngestResult(name, "failed", reason=item.reason))
+            else:
+                result = self._prepare(name, item, in_batch)
+                if isinstance(result, IngestResult):
+                    results.append(result)
+                else:
+                    batch.append(result)
+                    in_batch[item.id] = item.content_hash
+                    if sum(len(p.chunks) for _, p, _ in batch) >= WRITE_BATCH_CHUNKS:
+                        flush()
+            if progress:
+                progress(done, len(loaded), name)
+        flush()
+        return IngestReport(tuple(results))
+
+    def _prepare(
+        self, name: str, article: Article, in_batch: dict[str, str]
+    ) -> IngestResult | tuple[str, Pending, str]:
+        if len(article.text) > self.settings.max_article_chars:
+            return IngestResult(name, "failed", article.id, article.title,
+                                f"article too long ({len(article.text):,} characters; "
+                                f"the limit is {self.settings.max_article_chars:,})")
+        if in_batch.get(article.id) == article.content_hash:
+            return IngestResult(name, "unchanged", article.id, article.title)
+        status, replaces = self.store.status(article)
+        if status == "unchanged":
+            return IngestResult(name, "unchanged", article.id, article.title)
+        chunks = chunk_article(article.id, article.text, self.settings.chunk_chars,
+                               self.settings.chunk_overlap_sentences)
+        if not chunks:
+            return IngestResult(name, "failed", article.id, article.title, "no sentences found")
+        status = "replaced" if status == "replaced" or article.id in in_batch else "added"
+        return name, Pending(article, chunks, replaces), status
+
+    def remove(self, article_ids: Iterable[str]) -> list[str]:
+        """Remove articles (text, chunks, vectors, keywords); returns those that existed."""
+        return self.store.delete(article_ids)
+
+    def list(self) -> list[ArticleInfo]:
+        return self.store.list()
+
+    def get(self, article_id: str) -> Article | None:
+        return self.store.get(article_id)
+
+    # --- questions -------------------------------------------------------------------------
+
+    def search(self, query: str, k: int | None = None) -> list[Passage]:
+        """The ranked passages for a query, as the answer step sees them."""
+        return self.retriever.search(query, k)
+
+    def _build_chain(self) -> Runnable[dict[str, Any], Answer]:
+        def retrieve(inputs: dict[str, Any]) -> dict[str, Any]:
+            query = standalone_query(inputs["question"], inputs.get("history") or [])
+            vector = self.embedder.embed_query(query)
+            passages = self.retriever.search(query, inputs.get("k"), vector=vector)
+            return {**inputs, "searched_for": query, "vector": vector, "passages": passages}
+
+        def compose(state: dict[str, Any]) -> Answer:
+            return self.composer.compose(
+                state["question"], state["searched_for"], state["passages"], state["vector"]
+            )
+
+        return RunnableLambda(retrieve) | RunnableLambda(compose)
+
+    def ask(self, question: str, history: Sequence[str] = (), k: int | None = None) -> Answer:
+        """Answer a question from the articles, with the user's earlier questions as context."""
+        return self.chain.invoke({"question": question, "history": list(history), "k": k})
+
+    def stream(self, question: str, history: Sequence[str] = ()) -> Iterator[Answer]:
+        yield from self.chain.stream({"question": question, "history": list(history)})
+
+    def close(self) -> None:
+        self.store.close()

@@ -1,0 +1,121 @@
+"""Chunking: sentences and runs of whole sentences, with exact offsets into the article text."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Words whose trailing period does not end a sentence (compared lower-case, without the dot).
+ABBREVIATIONS = frozenset(
+    """mr mrs ms dr prof sen rep gov gen lt col maj capt sgt cmdr adm pres supt det insp
+    st jr sr rev fr hon amb atty messrs mme mt ft no nos vs etc inc corp co ltd llc bros
+    dept univ assn est approx fig vol pp op cf al jan feb mar apr jun jul aug sep sept oct
+    nov dec mon tue tues wed thu thur thurs fri sat sun ave blvd rd hwy calif fla ariz
+    mass conn penn tenn wash wis minn mich ill ind okla ore colo nev neb kan ky la md mo
+    miss va vt wyo ala ark del ga""".split()
+)
+
+# A candidate sentence end: terminal punctuation, closing quotes/brackets, then whitespace.
+_END = re.compile(r"[.!?…]+[\"'”’)\]»]*(?=\s)")
+# What may start the next sentence: optional opening quote/bracket, then a capital or digit.
+_NEXT_START = re.compile(r"\s+[\"'“‘(\[«]*[A-Z0-9À-ÖØ-Þ]")
+_WORD_BEFORE = re.compile(r"(\S+)$")
+_DOTTED = re.compile(r"^(?:[A-Za-z]\.){2,}$")  # U.S. C.E.O. D.C. a.m.
+_PARAGRAPH = re.compile(r"[^\n]+")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A run of whole sentences; `text == article.text[start:end]`."""
+
+    id: str
+    article_id: str
+    ordinal: int
+    start: int
+    end: int
+    text: str
+
+
+def _ends_sentence(text: str, dot_start: int, dot_end: int) -> bool:
+    if not _NEXT_START.match(text, dot_end):
+        return False
+    if text[dot_start] != ".":
+        return True
+    word = _WORD_BEFORE.search(text, 0, dot_start + 1)
+    if word is None:
+        return True
+    token = word.group(1).lstrip("\"'“‘([«")
+    bare = token[:-1]
+    if _DOTTED.match(token) or (len(bare) == 1 and bare.isalpha()):
+        return False  # U.S., C.E.O., an initial such as "J."
+    return bare.lower() not in ABBREVIATIONS
+
+
+def _trimmed(text: str, start: int, end: int) -> tuple[int, int] | None:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return (start, end) if start < end else None
+
+
+def _hard_split(text: str, start: int, end: int, limit: int) -> list[tuple[int, int]]:
+    """Cut an over-long run of text at whitespace so no piece exceeds `limit` characters."""
+    pieces = []
+    while end - start > limit:
+        cut = text.rfind(" ", start + limit // 2, start + limit)
+        if cut <= start:
+            cut = start + limit
+        span = _trimmed(text, start, cut)
+        if span:
+            pieces.append(span)
+        start = cut
+    span = _trimmed(text, start, end)
+    if span:
+        pieces.append(span)
+    return pieces
+
+
+def sentence_spans(text: str, max_chars: int = 2000) -> list[tuple[int, int]]:
+    """(start, end) of each sentence; paragraphs (lines) always end a sentence."""
+    spans: list[tuple[int, int]] = []
+    for para in _PARAGRAPH.finditer(text):
+        start = para.start()
+        for end_match in _END.finditer(text, para.start(), para.end()):
+            if end_match.end() >= para.end():
+                break
+            if _ends_sentence(text, end_match.start(), end_match.end()):
+                span = _trimmed(text, start, end_match.end())
+                if span:
+                    spans.extend(_hard_split(text, *span, max_chars))
+                start = end_match.end()
+        span = _trimmed(text, start, para.end())
+        if span:
+            spans.extend(_hard_split(text, *span, max_chars))
+    return spans
+
+
+def chunk_article(
+    article_id: str, text: str, max_chars: int = 800, overlap_sentences: int = 1
+) -> list[Chunk]:
+    """Group whole sentences into chunks of at most `max_chars` (one long sentence may be cut)."""
+    sentences = sentence_spans(text, max_chars)
+    groups: list[list[tuple[int, int]]] = []
+    current: list[tuple[int, int]] = []
+    for span in sentences:
+        if current and span[1] - current[0][0] > max_chars:
+            groups.append(current)
+            # Carry the last sentences over so a fact split across the border stays findable,
+            # unless that would leave no room for new text.
+            carry = current[-overlap_sentences:] if overlap_sentences else []
+            if carry and span[1] - carry[0][0] > max_chars:
+                carry = []
+            current = list(carry)
+        current.append(span)
+    if current:
+        groups.append(current)
+    chunks = []
+    for ordinal, group in enumerate(groups):
+        start, end = group[0][0], group[-1][1]
+        chunks.append(Chunk(f"{article_id}:{ordinal}", article_id, ordinal, start, end, text[start:end]))
+    return chunks

@@ -1,0 +1,210 @@
+"""The command line: a thin face over the Assistant."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import click
+
+from assistant.answer import Answer
+from assistant.settings import Settings, go_offline
+from assistant.store import StoreError
+
+
+def answer_json(answer: Answer, question_id: str | None = None) -> dict[str, Any]:
+    """The JSON form of an answer (the format the benchmark scorer reads)."""
+    return {
+        "id": question_id,
+        "question": answer.question,
+        "searched_for": answer.searched_for,
+        "answer": answer.text,
+        "abstained": answer.abstained,
+        "confidence": round(answer.confidence, 4),
+        "citations": [asdict(c) for c in answer.citations],
+        "passages": [
+            {"article_id": p.article_id, "chunk_id": p.chunk_id, "text": p.text,
+             "start": p.start, "end": p.end, "score": round(p.score, 6),
+             "title": p.title}
+            for p in answer.passages
+        ],
+    }
+
+
+def _assistant(ctx: click.Context) -> Any:
+    """The Assistant for this run, built once from the settings (tests may inject parts)."""
+    obj = ctx.ensure_object(dict)
+    if "assistant" not in obj:
+        from assistant.assistant import Assistant
+
+        try:
+            obj["assistant"] = Assistant(obj["settings"], embedder=obj.get("embedder"))
+        except StoreError as e:
+            raise click.ClickException(str(e)) from e
+    return obj["assistant"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
+              envvar="ASSISTANT_DATA_DIR", help="Where the store lives (default: ./data).")
+@click.version_option(package_name="news-assistant")
+@click.pass_context
+def cli(ctx: click.Context, data_dir: Path | None) -> None:
+    """Ask questions of a news-article collection; answers are exact, cited quotes."""
+    go_offline()
+    obj = ctx.ensure_object(dict)
+    overrides: dict[str, Any] = {"data_dir": data_dir} if data_dir else {}
+    obj["settings"] = obj.get("settings") or Settings(**overrides)
+    if data_dir and obj["settings"].data_dir != data_dir:
+        obj["settings"] = obj["settings"].model_copy(update=overrides)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar; only the summary.")
+@click.pass_context
+def add(ctx: click.Context, paths: tuple[Path, ...], quiet: bool) -> None:
+    """Add articles from files or folders (.txt .md .html .htm .pdf .jsonl)."""
+    from tqdm import tqdm
+
+    assistant = _assistant(ctx)
+    bar = None
+
+    def progress(done: int, total: int, name: str) -> None:
+        nonlocal bar
+        if quiet:
+            return
+        if bar is None:
+            bar = tqdm(total=total, unit="article", file=sys.stderr, dynamic_ncols=True)
+        bar.update(done - bar.n)
+
+    report = assistant.add(paths, progress=progress)
+    if bar is not None:
+        bar.close()
+    for result in report.failed:
+        click.echo(f"failed: {result.name}: {result.reason}", err=True)
+    click.echo(report.summary())
+    if report.failed:
+        ctx.exit(1)
+
+
+def _print_answer(answer: Answer) -> None:
+    click.echo(answer.text)
+    if answer.searched_for != answer.question:
+        click.secho(f"Searched for: {answer.searched_for}", dim=True)
+
+
+@cli.command()
+@click.argument("question", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
+@click.option("--batch", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help='Answer a JSONL file of {"id", "question"} lines, one answer per line.')
+@click.option("--k", type=int, default=None, help="How many passages to retrieve.")
+@click.pass_context
+def ask(ctx: click.Context, question: str | None, as_json: bool, batch: Path | None,
+        k: int | None) -> None:
+    """Answer QUESTION from the articles (or every question in --batch)."""
+    if (question is None) == (batch is None):
+        raise click.UsageError("give either a QUESTION or --batch FILE")
+    assistant = _assistant(ctx)
+    if question is not None:
+        answer = assistant.ask(question, k=k)
+        if as_json:
+            click.echo(json.dumps(answer_json(answer), ensure_ascii=False))
+        else:
+            _print_answer(answer)
+        return
+    assert batch is not None
+    failed = 0
+    for lineno, line in enumerate(batch.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            qid, text = record.get("id"), record["question"]
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
+            click.echo(f"failed: {batch}:{lineno}: not a JSON object with a \"question\"", err=True)
+            failed += 1
+            continue
+        answer = assistant.ask(text, k=k)
+        if as_json:
+            click.echo(json.dumps(answer_json(answer, qid), ensure_ascii=False))
+        else:
+            click.echo(f"## {qid or lineno}: {text}")
+            _print_answer(answer)
+            click.echo()
+    if failed:
+        ctx.exit(1)
+
+
+@cli.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON lines.")
+@click.pass_context
+def list_(ctx: click.Context, as_json: bool) -> None:
+    """List the stored articles: id, date, source, title."""
+    for info in _assistant(ctx).list():
+        if as_json:
+            click.echo(json.dumps(asdict(info), ensure_ascii=False))
+        else:
+            date = (info.published or "")[:10]
+            click.echo(f"{info.id}  {date:10}  {info.source or '':18.18}  {info.title}")
+
+
+@cli.command()
+@click.argument("article_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the article as JSON.")
+@click.pass_context
+def show(ctx: click.Context, article_id: str, as_json: bool) -> None:
+    """Show one article with its stored text (the text citations refer to)."""
+    article = _assistant(ctx).get(article_id)
+    if article is None:
+        raise click.ClickException(f"no article with id {article_id} (see `assistant list`)")
+    if as_json:
+        click.echo(json.dumps(asdict(article), ensure_ascii=False))
+        return
+    click.secho(article.title, bold=True)
+    meta = [article.source, article.author, article.published, article.url, f"id {article.id}"]
+    click.echo(" · ".join(m for m in meta if m))
+    click.echo()
+    click.echo(article.text)
+
+
+@cli.command()
+@click.argument("article_ids", nargs=-1, required=True)
+@click.pass_context
+def remove(ctx: click.Context, article_ids: tuple[str, ...]) -> None:
+    """Remove articles by id, with their chunks and index entries."""
+    removed = _assistant(ctx).remove(article_ids)
+    for article_id in article_ids:
+        if article_id in removed:
+            click.echo(f"removed {article_id}")
+        else:
+            click.echo(f"failed: no article with id {article_id}", err=True)
+    if len(removed) < len(set(article_ids)):
+        ctx.exit(1)
+
+
+@cli.command()
+@click.pass_context
+def chat(ctx: click.Context) -> None:
+    """Chat in the terminal; follow-up questions use the earlier ones. Empty line or Ctrl-D ends."""
+    assistant = _assistant(ctx)
+    history: list[str] = []
+    click.echo(f"{len(assistant.list())} articles. Ask a question (empty line to quit).")
+    while True:
+        try:
+            question = click.prompt("?", default="", show_default=False, prompt_suffix=" ")
+        except (EOFError, click.Abort):
+            break
+        if not question.strip():
+            break
+        _print_answer(assistant.ask(question, history=history))
+        click.echo()
+        history.append(question)
+
+
+def main() -> None:
+    cli(obj={})

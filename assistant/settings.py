@@ -1,0 +1,56 @@
+"""One settings object, built at the entry point and passed down."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+# Everything that would otherwise phone home at start-up or download at run time.
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "ANONYMIZED_TELEMETRY": "False",
+    "GRADIO_ANALYTICS_ENABLED": "False",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+
+def go_offline() -> None:
+    """Set the environment so no library reaches the network (call at entry points)."""
+    for key, value in OFFLINE_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+class Settings(BaseSettings):
+    """Configuration; every field can be set as ASSISTANT_<NAME> or in a .env file."""
+
+    model_config = SettingsConfigDict(env_prefix="ASSISTANT_", env_file=".env", extra="ignore")
+
+    data_dir: Path = PROJECT_DIR / "data"
+    collection: str = "articles"
+
+    # Chunking: runs of whole sentences up to this many characters.
+    chunk_chars: int = 800
+    chunk_overlap_sentences: int = 1
+
+    # Retrieval.
+    top_k: int = 10
+    candidates: int = 50
+    rrf_k: int = 60
+    dense_weight: float = 1.0
+    keyword_weight: float = 1.0
+
+    # Answers.
+    max_quotes: int = 3
+    quote_passages: int = 6
+    min_confidence: float = 0.45
+
+    # Ingestion.
+    embed_batch_size: int = 16
+    max_file_bytes: int = 50_000_000
+    max_article_chars: int = 2_000_000

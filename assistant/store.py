@@ -1,0 +1,310 @@
+"""The store: article texts and chunk offsets in SQLite, vectors in Chroma, keywords in bm25s.
+
+SQLite is the record of truth. An article exists when its row is committed; vectors are written
+before that commit and stale ones deleted after it, so a crash at any point leaves at worst
+vectors that no row refers to, which searches ignore and the next add overwrites.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from assistant.articles import Article
+from assistant.chunking import Chunk
+from assistant.embeddings import Embedder
+from assistant.keywords import KeywordIndex
+from assistant.settings import Settings
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS articles (
+    id TEXT PRIMARY KEY, title TEXT NOT NULL, text TEXT NOT NULL, url TEXT, source TEXT,
+    author TEXT, published TEXT, origin TEXT, content_hash TEXT NOT NULL, added_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS articles_origin ON articles(origin);
+CREATE TABLE IF NOT EXISTS chunks (
+    id TEXT PRIMARY KEY, article_id TEXT NOT NULL REFERENCES articles(id),
+    ordinal INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_article ON chunks(article_id);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT OR IGNORE INTO meta VALUES ('generation', '0');
+"""
+
+
+class StoreError(Exception):
+    """The data directory cannot be used; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class ArticleInfo:
+    """An article's metadata for listings (no text)."""
+
+    id: str
+    title: str
+    url: str | None
+    source: str | None
+    author: str | None
+    published: str | None
+    chunks: int
+    added_at: str
+
+
+@dataclass(frozen=True)
+class Pending:
+    """An article ready to be written: its chunks, and the articles it replaces."""
+
+    article: Article
+    chunks: list[Chunk]
+    replaces: tuple[str, ...] = ()
+
+
+def index_text(title: str, chunk_text: str) -> str:
+    """What is embedded and keyword-indexed for a chunk: its headline gives it context."""
+    return f"{title}\n{chunk_text}"
+
+
+def _row_to_article(row: sqlite3.Row) -> Article:
+    return Article(
+        id=row["id"],
+        title=row["title"],
+        text=row["text"],
+        url=row["url"],
+        source=row["source"],
+        author=row["author"],
+        published=row["published"],
+        origin=row["origin"],
+    )
+
+
+class Store:
+    """Articles, their chunks, and the two indexes over them, kept in one data directory."""
+
+    def __init__(self, settings: Settings, embedder: Embedder, client: Any = None) -> None:
+        self.settings = settings
+        self.embedder = embedder
+        folder = Path(settings.data_dir)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(
+                folder / "articles.sqlite3", check_same_thread=False, timeout=30
+            )
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as e:
+            raise StoreError(
+                f"{folder}: the article database cannot be opened ({e}); "
+                "is another program using it, or is the file damaged?"
+            ) from e
+        except OSError as e:
+            raise StoreError(f"{folder}: cannot use the data directory ({e.strerror or e})") from e
+        self._lock = threading.RLock()
+        self._client = client
+        self._folder = folder
+        self._vectors: Any = None
+        self._keywords = KeywordIndex(folder / "keywords")
+
+    # --- Chroma, opened lazily so listing and showing articles stay fast -----------------
+
+    @property
+    def vectors(self) -> Any:
+        if self._vectors is None:
+            import chromadb
+            from chromadb.config import Settings as ChromaSettings
+            from langchain_chroma import Chroma
+
+            client = self._client or chromadb.PersistentClient(
+                path=str(self._folder / "chroma"),
+                settings=ChromaSettings(anonymized_telemetry=False),
+            )
+            self._vectors = Chroma(
+                collection_name=self.settings.collection,
+                embedding_function=self.embedder,  # type: ignore[arg-type]
+                client=client,
+                collection_metadata={"hnsw:space": "cosine"},
+            )
+        return self._vectors
+
+    # --- reading ---------------------------------------------------------------------------
+
+    @property
+    def generation(self) -> int:
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
+        return int(row[0])
+
+    def get(self, article_id: str) -> Article | None:
+        with self._lock:
+            row = self._db.execute("SELECT * FROM articles WHERE id=?", (article_id,)).fetchone()
+        return _row_to_article(row) if row else None
+
+    def articles(self, ids: Iterable[str]) -> dict[str, Article]:
+        wanted = list(dict.fromkeys(ids))
+        found: dict[str, Article] = {}
+        with self._lock:
+            for i in range(0, len(wanted), 500):
+                part = wanted[i : i + 500]
+                marks = ",".join("?" * len(part))
+                for row in self._db.execute(f"SELECT * FROM articles WHERE id IN ({marks})", part):
+                    found[row["id"]] = _row_to_article(row)
+        return found
+
+    def list(self) -> list[ArticleInfo]:
+        query = """SELECT a.id, a.title, a.url, a.source, a.author, a.published, a.added_at,
+                   (SELECT COUNT(*) FROM chunks c WHERE c.article_id = a.id) AS n
+                   FROM articles a ORDER BY a.added_at, a.id"""
+        with self._lock:
+            rows = self._db.execute(query).fetchall()
+        return [
+            ArticleInfo(r["id"], r["title"], r["url"], r["source"], r["author"], r["published"],
+                        r["n"], r["added_at"])
+            for r in rows
+        ]
+
+    def count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT COUNT(*) FROM articles").fetchone()[0])
+
+    def chunks(self, chunk_ids: Sequence[str]) -> dict[str, Chunk]:
+        """The stored chunks with these ids (unknown or stale ids are left out)."""
+        found: dict[str, Chunk] = {}
+        with self._lock:
+            for i in range(0, len(chunk_ids), 500):
+                part = list(chunk_ids[i : i + 500])
+                marks = ",".join("?" * len(part))
+                sql = f"""SELECT c.id, c.article_id, c.ordinal, c.start, c."end",
+                          substr(a.text, c.start + 1, c."end" - c.start) AS body
+                          FROM chunks c JOIN articles a ON a.id = c.article_id
+                          WHERE c.id IN ({marks})"""
+                for r in self._db.execute(sql, part):
+                    found[r["id"]] = Chunk(
+                        r["id"], r["article_id"], r["ordinal"], r["start"], r["end"], r["body"]
+                    )
+        return found
+
+    def status(self, article: Article) -> tuple[str, tuple[str, ...]]:
+        """'unchanged', 'new' or 'replaced', with the ids of the articles it replaces."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT content_hash FROM articles WHERE id=?", (article.id,)
+            ).fetchone()
+            if row and row[0] == article.content_hash:
+                return "unchanged", ()
+            replaced = {article.id} if row else set()
+            if article.origin:
+                for (old_id,) in self._db.execute(
+                    "SELECT id FROM articles WHERE origin=? AND id<>?", (article.origin, article.id)
+                ):
+                    replaced.add(old_id)
+        return ("replaced", tuple(sorted(replaced))) if replaced else ("new", ())
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def _chunk_ids_of(self, article_ids: Iterable[str]) -> set[str]:
+        ids: set[str] = set()
+        for article_id in article_ids:
+            rows = self._db.execute("SELECT id FROM chunks WHERE article_id=?", (article_id,))
+            ids.update(r[0] for r in rows)
+        return ids
+
+    def write(self, batch: Sequence[Pending]) -> None:
+        """Embed and store a batch of articles, replacing what each replaces."""
+        if not batch:
+            return
+        texts, metadatas, ids = [], [], []
+        for item in batch:
+            for chunk in item.chunks:
+                texts.append(index_text(item.article.title, chunk.text))
+                metadatas.append({"article_id": chunk.article_id, "chunk_id": chunk.id})
+                ids.append(chunk.id)
+        if ids:
+            self.vectors.add_texts(texts, metadatas=metadatas, ids=ids)
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        with self._lock, self._db:
+            old_ids = {old for item in batch for old in item.replaces}
+            stale = self._chunk_ids_of(old_ids) - set(ids)
+            for old in old_ids:
+                self._db.execute("DELETE FROM chunks WHERE article_id=?", (old,))
+                self._db.execute("DELETE FROM articles WHERE id=?", (old,))
+            for item in batch:
+                a = item.article
+                self._db.execute(
+                    "INSERT OR REPLACE INTO articles VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (a.id, a.title, a.text, a.url, a.source, a.author, a.published, a.origin,
+                     a.content_hash, now),
+                )
+                self._db.execute("DELETE FROM chunks WHERE article_id=?", (a.id,))
+                self._db.executemany(
+                    'INSERT INTO chunks (id, article_id, ordinal, start, "end") VALUES (?,?,?,?,?)',
+                    [(c.id, c.article_id, c.ordinal, c.start, c.end) for c in item.chunks],
+                )
+            self._bump_generation()
+        if stale:
+            self.vectors.delete(ids=sorted(stale))
+
+    def delete(self, article_ids: Iterable[str]) -> list[str]:
+        """Delete articles with their chunks and vectors; returns the ids that existed."""
+        with self._lock, self._db:
+            existing = [i for i in dict.fromkeys(article_ids) if self.get(i) is not None]
+            chunk_ids = self._chunk_ids_of(existing)
+            for article_id in existing:
+                self._db.execute("DELETE FROM chunks WHERE article_id=?", (article_id,))
+                self._db.execute("DELETE FROM articles WHERE id=?", (article_id,))
+            if existing:
+                self._bump_generation()
+        if chunk_ids:
+            self.vectors.delete(ids=sorted(chunk_ids))
+        return existing
+
+    def _bump_generation(self) -> None:
+        self._db.execute(
+            "UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='generation'"
+        )
+
+    # --- searching -------------------------------------------------------------------------
+
+    def dense_search(self, vector: list[float], n: int) -> list[tuple[str, float]]:
+        """Chunk ids nearest to the vector, with cosine similarity, best first."""
+        if n <= 0:
+            return []
+        docs = self.vectors.similarity_search_by_vector_with_relevance_scores(vector, k=n)
+        return [(doc.metadata["chunk_id"], 1.0 - float(distance)) for doc, distance in docs]
+
+    def keyword_search(self, query: str, n: int) -> list[tuple[str, float]]:
+        """Chunk ids that best match the query's words (BM25), best first."""
+        self.refresh_keywords()
+        with self._lock:
+            return self._keywords.search(query, n)
+
+    def term_weights(self, texts: list[str]) -> list[dict[str, float]]:
+        """For each text, its index terms weighted by rarity in the corpus (IDF)."""
+        self.refresh_keywords()
+        with self._lock:
+            return [
+                {t: self._keywords.idf(t) for t in terms}
+                for terms in self._keywords.terms(texts)
+            ]
+
+    def refresh_keywords(self) -> None:
+        """Bring the keyword index up to the current corpus: load it, or rebuild it once."""
+        generation = self.generation
+        with self._lock:
+            if self._keywords.generation == generation:
+                return
+            if self._keywords.load() and self._keywords.generation == generation:
+                return
+            sql = """SELECT c.id, a.title, substr(a.text, c.start + 1, c."end" - c.start)
+                     FROM chunks c JOIN articles a ON a.id = c.article_id ORDER BY c.id"""
+            rows = self._db.execute(sql).fetchall()
+            self._keywords.build(generation, [r[0] for r in rows],
+                                 [index_text(r[1], r[2]) for r in rows])
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
