@@ -11,6 +11,7 @@ from assistant.articles import Article
 from assistant.chunking import sentence_spans
 from assistant.retrieval import Passage
 from assistant.settings import Settings
+from assistant.store import index_text
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,10 @@ class Answer:
     confidence: float
     notice: str | None = None
     sources: tuple[Citation, ...] = field(default=())  # one per cited article, by number
+
+
+def _text(articles: dict[str, Article], s: _Sentence) -> str:
+    return articles[s.article_id].text[s.start : s.end]
 
 
 class CitationError(AssertionError):
@@ -107,11 +112,18 @@ class Composer:
         return out
 
     def score(
-        self, question: str, q_vector: list[float], sentences: list[_Sentence],
-        texts: dict[str, str],
+        self,
+        question: str,
+        q_vector: list[float],
+        sentences: list[_Sentence],
+        articles: dict[str, Article],
     ) -> list[_Sentence]:
-        """Each sentence scored by meaning (cosine) and by the question's rare words it has."""
-        bodies = [texts[s.article_id][s.start : s.end] for s in sentences]
+        """Each sentence scored by meaning (cosine) and by the question's rare words it has.
+
+        A sentence is read with its headline, as it was indexed: "the final" in a story
+        headlined "Rovers win the Northern Cup final" is about the Northern Cup.
+        """
+        bodies = [index_text(articles[s.article_id].title, _text(articles, s)) for s in sentences]
         vectors = self._embed(bodies)
         weights = self._term_weights([question, *bodies])
         q_terms, s_terms = weights[0], weights[1:]
@@ -131,9 +143,7 @@ class Composer:
             if len(chosen) >= self.settings.max_quotes or s.score < 0.75 * scored[0].score:
                 break
             body = texts[s.article_id][s.start : s.end]
-            if any(
-                fuzz.ratio(body, texts[c.article_id][c.start : c.end]) > 85 for c in chosen
-            ):
+            if any(fuzz.ratio(body, texts[c.article_id][c.start : c.end]) > 85 for c in chosen):
                 continue
             chosen.append(s)
         # Join sentences that follow each other in one article into one quote.
@@ -142,20 +152,24 @@ class Composer:
         for s in by_place:
             last = merged[-1] if merged else None
             if last and last.article_id == s.article_id and s.index == last.index + 1:
-                merged[-1] = _Sentence(s.article_id, last.start, s.end, s.index, last.rank,
-                                       max(last.score, s.score))
+                merged[-1] = _Sentence(
+                    s.article_id, last.start, s.end, s.index, last.rank, max(last.score, s.score)
+                )
             else:
                 merged.append(s)
         return sorted(merged, key=lambda m: -m.score)
 
     def compose(
-        self, question: str, searched_for: str, passages: Sequence[Passage],
+        self,
+        question: str,
+        searched_for: str,
+        passages: Sequence[Passage],
         q_vector: list[float],
     ) -> Answer:
         articles = self._articles([p.article_id for p in passages[: self.settings.quote_passages]])
         texts = {aid: a.text for aid, a in articles.items()}
         sentences = self.candidates(passages, texts)
-        scored = self.score(searched_for, q_vector, sentences, texts) if sentences else []
+        scored = self.score(searched_for, q_vector, sentences, articles) if sentences else []
         confidence = scored[0].score if scored else 0.0
         if confidence < self.settings.min_confidence:
             return self.abstain(question, searched_for, passages, confidence)
@@ -164,8 +178,17 @@ class Composer:
         for s in self.pick(scored, texts):
             n = numbers.setdefault(s.article_id, len(numbers) + 1)
             a = articles[s.article_id]
-            citation = Citation(n, a.id, a.title, a.source, a.url, a.published,
-                                a.text[s.start : s.end], s.start, s.end)
+            citation = Citation(
+                n,
+                a.id,
+                a.title,
+                a.source,
+                a.url,
+                a.published,
+                a.text[s.start : s.end],
+                s.start,
+                s.end,
+            )
             verify(citation, a)
             citations.append(citation)
         sources = tuple(next(c for c in citations if c.n == n) for n in sorted(numbers.values()))

@@ -52,11 +52,13 @@ def text_id(text: str) -> str:
 
 
 # A photo credit glued to a headline by a scraper: "…Putin?Credit…Doug Mills/The New York Times".
+# Case-sensitive and at a word start, so "Consumer credit: what…" keeps its words.
 _CREDIT = re.compile(
-    r"\s*(?:Photo\s*credit|Image\s*credit|Credit|Photograph|Photo)\s*(?:…|\.\.\.|:)\s*\S.*$",
-    re.IGNORECASE,
+    r"(?:(?<=[^\w\s])|(?<=\s)|(?<=[a-z]))(?:(?:Photo|Image)\s+[Cc]redit|Credit|Photograph|Photo)"
+    r"\s*(?:…|\.\.\.|:)\s*\S.*$"
 )
 _MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+")
+_MD_CLOSING = re.compile(r"\s+#+\s*$")
 _SPACES = re.compile(r"[ \t\f\v\u00a0\u200b]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -67,7 +69,7 @@ def clean_title(line: str) -> str:
     credit = _CREDIT.search(title)
     if credit and credit.start() > 0:  # a title that *starts* with "Photo:" keeps its words
         title = title[: credit.start()]
-    title = _SPACES.sub(" ", title).strip().strip("#").strip()
+    title = _SPACES.sub(" ", _MD_CLOSING.sub("", title)).strip()
     if len(title) > TITLE_MAX_CHARS:
         title = title[: TITLE_MAX_CHARS - 1].rstrip() + "…"
     return title
@@ -80,7 +82,7 @@ def clean_text(raw: str) -> str:
     text without any reads each line as a paragraph, as scrapers write it.
     """
     raw = _CONTROL.sub("", raw.replace("\r\n", "\n").replace("\r", "\n"))
-    if re.search(r"\n[ \t]*\n", raw):
+    if re.search(r"\S[ \t]*\n[ \t]*\n\s*\S", raw):
         blocks = re.split(r"\n[ \t]*\n", raw)
         paragraphs = [" ".join(line.strip() for line in b.split("\n")) for b in blocks]
     else:
@@ -139,23 +141,43 @@ def _from_html(path: Path, data: bytes) -> Article:
     meta = json.loads(extracted)
     text = clean_text(_need_text(meta.get("text") or ""))
     title = clean_title(meta.get("title") or "") or _title_from_text(text)
+    headline, _, rest = text.partition("\n\n")
+    if rest and clean_title(headline) == title:
+        text = rest  # the page's <h1> repeats the title: keep it out of the body
     return Article(
         id=text_id(text),
         title=title,
         text=text,
         url=meta.get("source") or None,
-        source=meta.get("sitename") or meta.get("hostname") or None,
+        source=meta.get("sitename") or meta.get("source-hostname") or meta.get("hostname") or None,
         author=meta.get("author") or None,
         published=meta.get("date") or None,
         origin=str(path),
     )
 
 
+def _pdf_page_text(page_text: str) -> str:
+    """A page's visual lines joined into paragraphs: a line ending a sentence ends one."""
+    paragraphs: list[str] = []
+    current: list[str] = []
+    for line in page_text.split("\n"):
+        line = line.strip()
+        if not line:
+            continue
+        current.append(line)
+        if re.search(r"[.!?:\"”’)]$", line):
+            paragraphs.append(" ".join(current))
+            current = []
+    if current:
+        paragraphs.append(" ".join(current))
+    return "\n".join(paragraphs)
+
+
 def _from_pdf(path: Path, data: bytes) -> Article:
     import io
 
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import DependencyError, PdfReadError
 
     try:
         reader = PdfReader(io.BytesIO(data))
@@ -165,16 +187,24 @@ def _from_pdf(path: Path, data: bytes) -> Article:
         info = reader.metadata
     except _Skip:
         raise
+    except DependencyError as e:  # AES encryption without the optional crypto package
+        raise _Skip("encrypted PDF (needs a password); skipped") from e
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as e:
         raise _Skip(f"not a readable PDF ({e})") from e
-    text = clean_text("\n\n".join(pages))
-    if not text:
+    lines = [ln.strip() for ln in "\n".join(pages).split("\n") if ln.strip()]
+    if not lines:
         raise _Skip("no text layer (scanned image?); skipped")
+    # The first line is the headline: a paragraph of its own, never joined to the next line.
+    headline = lines[0]
+    first_page = pages[0].strip().split("\n", 1)[1] if "\n" in pages[0].strip() else ""
+    body = "\n".join(_pdf_page_text(p) for p in [first_page, *pages[1:]])
     meta_title = clean_title(str(info.title)) if info and info.title else ""
+    # With a title in the document info, the first line is text (a headline or not): keep it.
+    text = clean_text(f"{headline}\n{body}" if meta_title or not body.strip() else body)
     author = str(info.author) if info and info.author else None
     return Article(
         id=text_id(text),
-        title=meta_title or _title_from_text(text),
+        title=meta_title or clean_title(headline) or "Untitled",
         text=text,
         author=author,
         origin=str(path),
@@ -212,6 +242,8 @@ def _from_jsonl_line(line: str) -> Article:
 
 def _load_jsonl(path: Path, data: bytes) -> Iterator[Loaded]:
     text = _decode(data)
+    if not text.strip():
+        raise _Skip("empty file: no text")
     for lineno, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
@@ -268,7 +300,8 @@ def find_files(paths: list[Path]) -> Iterator[Path | LoadError]:
     for path in paths:
         if path.is_dir():
             for found in sorted(p for p in path.rglob("*") if p.is_file()):
-                if found.suffix.lower() in SUPPORTED_SUFFIXES and not found.name.startswith("."):
+                hidden = any(part.startswith(".") for part in found.relative_to(path).parts)
+                if found.suffix.lower() in SUPPORTED_SUFFIXES and not hidden:
                     yield found
         elif path.exists():
             yield path

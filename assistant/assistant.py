@@ -116,8 +116,7 @@ class Assistant:
                 loaded.extend(load_file(found, self.settings.max_file_bytes))
         return self.add_loaded(loaded, progress)
 
-    def add_text(self, text: str, title: str | None = None, url: str | None = None
-                 ) -> IngestReport:
+    def add_text(self, text: str, title: str | None = None, url: str | None = None) -> IngestReport:
         """Add one pasted article."""
         try:
             article = article_from_text(text, title, url)
@@ -125,8 +124,9 @@ class Assistant:
             return IngestReport((IngestResult("pasted text", "failed", reason=str(e)),))
         return self.add_loaded([(title or "pasted text", article)])
 
-    def add_loaded(self, loaded: Sequence[Loaded], progress: Progress | None = None
-                   ) -> IngestReport:
+    def add_loaded(
+        self, loaded: Sequence[Loaded], progress: Progress | None = None
+    ) -> IngestReport:
         """Store loaded articles in batches; failures are reported, never fatal."""
         results: list[IngestResult] = []
         batch: list[tuple[str, Pending, str]] = []
@@ -141,8 +141,9 @@ class Assistant:
                 )
             except Exception as e:  # the store refused the batch: report, keep going
                 results.extend(
-                    IngestResult(name, "failed", p.article.id, p.article.title,
-                                 f"could not be stored ({e})")
+                    IngestResult(
+                        name, "failed", p.article.id, p.article.title, f"could not be stored ({e})"
+                    )
                     for name, p, _ in batch
                 )
             batch.clear()
@@ -169,16 +170,25 @@ class Assistant:
         self, name: str, article: Article, in_batch: dict[str, str]
     ) -> IngestResult | tuple[str, Pending, str]:
         if len(article.text) > self.settings.max_article_chars:
-            return IngestResult(name, "failed", article.id, article.title,
-                                f"article too long ({len(article.text):,} characters; "
-                                f"the limit is {self.settings.max_article_chars:,})")
+            return IngestResult(
+                name,
+                "failed",
+                article.id,
+                article.title,
+                f"article too long ({len(article.text):,} characters; "
+                f"the limit is {self.settings.max_article_chars:,})",
+            )
         if in_batch.get(article.id) == article.content_hash:
             return IngestResult(name, "unchanged", article.id, article.title)
         status, replaces = self.store.status(article)
         if status == "unchanged":
             return IngestResult(name, "unchanged", article.id, article.title)
-        chunks = chunk_article(article.id, article.text, self.settings.chunk_chars,
-                               self.settings.chunk_overlap_sentences)
+        chunks = chunk_article(
+            article.id,
+            article.text,
+            self.settings.chunk_chars,
+            self.settings.chunk_overlap_sentences,
+        )
         if not chunks:
             return IngestResult(name, "failed", article.id, article.title, "no sentences found")
         status = "replaced" if status == "replaced" or article.id in in_batch else "added"
@@ -188,8 +198,8 @@ class Assistant:
         """Remove articles (text, chunks, vectors, keywords); returns those that existed."""
         return self.store.delete(article_ids)
 
-    def list(self) -> list[ArticleInfo]:
-        return self.store.list()
+    def list_articles(self) -> list[ArticleInfo]:
+        return self.store.list_articles()
 
     def get(self, article_id: str) -> Article | None:
         return self.store.get(article_id)

@@ -117,5 +117,7 @@ def chunk_article(
     chunks = []
     for ordinal, group in enumerate(groups):
         start, end = group[0][0], group[-1][1]
-        chunks.append(Chunk(f"{article_id}:{ordinal}", article_id, ordinal, start, end, text[start:end]))
+        chunks.append(
+            Chunk(f"{article_id}:{ordinal}", article_id, ordinal, start, end, text[start:end])
+        )
     return chunks

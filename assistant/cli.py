@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -26,9 +27,15 @@ def answer_json(answer: Answer, question_id: str | None = None) -> dict[str, Any
         "confidence": round(answer.confidence, 4),
         "citations": [asdict(c) for c in answer.citations],
         "passages": [
-            {"article_id": p.article_id, "chunk_id": p.chunk_id, "text": p.text,
-             "start": p.start, "end": p.end, "score": round(p.score, 6),
-             "title": p.title}
+            {
+                "article_id": p.article_id,
+                "chunk_id": p.chunk_id,
+                "text": p.text,
+                "start": p.start,
+                "end": p.end,
+                "score": round(p.score, 6),
+                "title": p.title,
+            }
             for p in answer.passages
         ],
     }
@@ -48,8 +55,12 @@ def _assistant(ctx: click.Context) -> Any:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path),
-              envvar="ASSISTANT_DATA_DIR", help="Where the store lives (default: ./data).")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="ASSISTANT_DATA_DIR",
+    help="Where the store lives (default: ./data).",
+)
 @click.version_option(package_name="news-assistant")
 @click.pass_context
 def cli(ctx: click.Context, data_dir: Path | None) -> None:
@@ -100,12 +111,16 @@ def _print_answer(answer: Answer) -> None:
 @cli.command()
 @click.argument("question", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
-@click.option("--batch", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help='Answer a JSONL file of {"id", "question"} lines, one answer per line.')
+@click.option(
+    "--batch",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help='Answer a JSONL file of {"id", "question"} lines, one answer per line.',
+)
 @click.option("--k", type=int, default=None, help="How many passages to retrieve.")
 @click.pass_context
-def ask(ctx: click.Context, question: str | None, as_json: bool, batch: Path | None,
-        k: int | None) -> None:
+def ask(
+    ctx: click.Context, question: str | None, as_json: bool, batch: Path | None, k: int | None
+) -> None:
     """Answer QUESTION from the articles (or every question in --batch)."""
     if (question is None) == (batch is None):
         raise click.UsageError("give either a QUESTION or --batch FILE")
@@ -126,12 +141,15 @@ def ask(ctx: click.Context, question: str | None, as_json: bool, batch: Path | N
             record = json.loads(line)
             qid, text = record.get("id"), record["question"]
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
-            click.echo(f"failed: {batch}:{lineno}: not a JSON object with a \"question\"", err=True)
+            click.echo(f'failed: {batch}:{lineno}: not a JSON object with a "question"', err=True)
             failed += 1
             continue
+        started = time.perf_counter()
         answer = assistant.ask(text, k=k)
+        elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
         if as_json:
-            click.echo(json.dumps(answer_json(answer, qid), ensure_ascii=False))
+            record = {**answer_json(answer, qid), "elapsed_ms": elapsed_ms}
+            click.echo(json.dumps(record, ensure_ascii=False))
         else:
             click.echo(f"## {qid or lineno}: {text}")
             _print_answer(answer)
@@ -145,7 +163,7 @@ def ask(ctx: click.Context, question: str | None, as_json: bool, batch: Path | N
 @click.pass_context
 def list_(ctx: click.Context, as_json: bool) -> None:
     """List the stored articles: id, date, source, title."""
-    for info in _assistant(ctx).list():
+    for info in _assistant(ctx).list_articles():
         if as_json:
             click.echo(json.dumps(asdict(info), ensure_ascii=False))
         else:
@@ -193,7 +211,7 @@ def chat(ctx: click.Context) -> None:
     """Chat in the terminal; follow-up questions use the earlier ones. Empty line or Ctrl-D ends."""
     assistant = _assistant(ctx)
     history: list[str] = []
-    click.echo(f"{len(assistant.list())} articles. Ask a question (empty line to quit).")
+    click.echo(f"{len(assistant.list_articles())} articles. Ask a question (empty line to quit).")
     while True:
         try:
             question = click.prompt("?", default="", show_default=False, prompt_suffix=" ")

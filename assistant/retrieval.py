@@ -45,8 +45,9 @@ class HybridRetriever:
         self.store = store
         self.settings = settings
 
-    def search(self, query: str, k: int | None = None, vector: list[float] | None = None
-               ) -> list[Passage]:
+    def search(
+        self, query: str, k: int | None = None, vector: list[float] | None = None
+    ) -> list[Passage]:
         """The best `k` passages for the query, best first."""
         k = k or self.settings.top_k
         n = max(self.settings.candidates, k)
@@ -64,7 +65,9 @@ class HybridRetriever:
             self.settings.rrf_k,
         )[:k]
         dense_scores, keyword_scores = dict(dense), dict(keyword)
-        articles: dict[str, Article] = self.store.articles(chunks[cid].article_id for cid, _ in fused)
+        articles: dict[str, Article] = self.store.articles(
+            chunks[cid].article_id for cid, _ in fused
+        )
         passages = []
         for cid, score in fused:
             chunk = chunks[cid]

@@ -155,15 +155,23 @@ class Store:
                     found[row["id"]] = _row_to_article(row)
         return found
 
-    def list(self) -> list[ArticleInfo]:
+    def list_articles(self) -> list[ArticleInfo]:
         query = """SELECT a.id, a.title, a.url, a.source, a.author, a.published, a.added_at,
                    (SELECT COUNT(*) FROM chunks c WHERE c.article_id = a.id) AS n
                    FROM articles a ORDER BY a.added_at, a.id"""
         with self._lock:
             rows = self._db.execute(query).fetchall()
         return [
-            ArticleInfo(r["id"], r["title"], r["url"], r["source"], r["author"], r["published"],
-                        r["n"], r["added_at"])
+            ArticleInfo(
+                r["id"],
+                r["title"],
+                r["url"],
+                r["source"],
+                r["author"],
+                r["published"],
+                r["n"],
+                r["added_at"],
+            )
             for r in rows
         ]
 
@@ -173,20 +181,27 @@ class Store:
 
     def chunks(self, chunk_ids: Sequence[str]) -> dict[str, Chunk]:
         """The stored chunks with these ids (unknown or stale ids are left out)."""
-        found: dict[str, Chunk] = {}
+        rows: list[sqlite3.Row] = []
         with self._lock:
             for i in range(0, len(chunk_ids), 500):
                 part = list(chunk_ids[i : i + 500])
                 marks = ",".join("?" * len(part))
-                sql = f"""SELECT c.id, c.article_id, c.ordinal, c.start, c."end",
-                          substr(a.text, c.start + 1, c."end" - c.start) AS body
-                          FROM chunks c JOIN articles a ON a.id = c.article_id
-                          WHERE c.id IN ({marks})"""
-                for r in self._db.execute(sql, part):
-                    found[r["id"]] = Chunk(
-                        r["id"], r["article_id"], r["ordinal"], r["start"], r["end"], r["body"]
-                    )
-        return found
+                columns = 'id, article_id, ordinal, start, "end"'
+                sql = f"SELECT {columns} FROM chunks WHERE id IN ({marks})"
+                rows.extend(self._db.execute(sql, part))
+        # Sliced in Python, not by SQLite's substr, which stops at a NUL character.
+        texts = {aid: a.text for aid, a in self.articles(r["article_id"] for r in rows).items()}
+        return {
+            r["id"]: Chunk(
+                r["id"],
+                r["article_id"],
+                r["ordinal"],
+                r["start"],
+                r["end"],
+                texts[r["article_id"]][r["start"] : r["end"]],
+            )
+            for r in rows
+        }
 
     def status(self, article: Article) -> tuple[str, tuple[str, ...]]:
         """'unchanged', 'new' or 'replaced', with the ids of the articles it replaces."""
@@ -236,8 +251,18 @@ class Store:
                 a = item.article
                 self._db.execute(
                     "INSERT OR REPLACE INTO articles VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    (a.id, a.title, a.text, a.url, a.source, a.author, a.published, a.origin,
-                     a.content_hash, now),
+                    (
+                        a.id,
+                        a.title,
+                        a.text,
+                        a.url,
+                        a.source,
+                        a.author,
+                        a.published,
+                        a.origin,
+                        a.content_hash,
+                        now,
+                    ),
                 )
                 self._db.execute("DELETE FROM chunks WHERE article_id=?", (a.id,))
                 self._db.executemany(
@@ -287,8 +312,7 @@ class Store:
         self.refresh_keywords()
         with self._lock:
             return [
-                {t: self._keywords.idf(t) for t in terms}
-                for terms in self._keywords.terms(texts)
+                {t: self._keywords.idf(t) for t in terms} for terms in self._keywords.terms(texts)
             ]
 
     def refresh_keywords(self) -> None:
@@ -299,11 +323,17 @@ class Store:
                 return
             if self._keywords.load() and self._keywords.generation == generation:
                 return
-            sql = """SELECT c.id, a.title, substr(a.text, c.start + 1, c."end" - c.start)
-                     FROM chunks c JOIN articles a ON a.id = c.article_id ORDER BY c.id"""
-            rows = self._db.execute(sql).fetchall()
-            self._keywords.build(generation, [r[0] for r in rows],
-                                 [index_text(r[1], r[2]) for r in rows])
+            texts = {
+                r[0]: (r[1], r[2]) for r in self._db.execute("SELECT id, title, text FROM articles")
+            }
+            rows = self._db.execute(
+                'SELECT id, article_id, start, "end" FROM chunks ORDER BY id'
+            ).fetchall()
+            self._keywords.build(
+                generation,
+                [r[0] for r in rows],
+                [index_text(texts[r[1]][0], texts[r[1]][1][r[2] : r[3]]) for r in rows],
+            )
 
     def close(self) -> None:
         with self._lock:

@@ -1,0 +1,182 @@
+"""The Assistant end to end on real parts: Chroma, the embedding model, bm25s, SQLite."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from assistant.assistant import Assistant, standalone_query
+from assistant.settings import Settings
+
+
+def _cited_texts(assistant: Assistant, answer_citations: tuple) -> None:
+    for c in answer_citations:
+        article = assistant.get(c.article_id)
+        assert article is not None
+        assert article.text[c.start : c.end] == c.quote
+
+
+def test_add_reports_each_file_and_indexes_everything(assistant: Assistant, articles_dir: Path):
+    report = assistant.add([articles_dir])
+    assert report.summary() == "6 added, 0 unchanged, 0 replaced, 0 failed"
+    titles = {info.title for info in assistant.list_articles()}
+    assert "Is Elon Musk in regular contact with Vladimir Putin?" in titles
+    assert "Lakeside Rovers win the Northern Cup final on penalties" in titles
+    bakery = assistant.get("wire-bakery-0001")
+    assert bakery is not None and bakery.published == "2025-03-02"
+    assert all(info.chunks >= 1 for info in assistant.list_articles())
+
+
+def test_answer_quotes_the_article_exactly_with_citations(loaded: Assistant):
+    answer = loaded.ask("Who saved the decisive penalty in the Northern Cup final?")
+    assert not answer.abstained
+    assert answer.citations, answer.text
+    assert "Lindqvist saved the decisive penalty" in answer.citations[0].quote
+    _cited_texts(loaded, answer.citations)
+    first = answer.citations[0]
+    assert f"“{first.quote}” [{first.n}]" in answer.text
+    assert "Sources:" in answer.text and "The Valley Herald" in answer.text
+    assert len(answer.passages) >= 6  # every chunk of this small corpus, ranked
+
+
+def test_sample_article_question(loaded: Assistant):
+    answer = loaded.ask("What did Putin ask Musk not to do?")
+    assert not answer.abstained
+    assert any("Starlink satellite service over Taiwan" in c.quote for c in answer.citations)
+    _cited_texts(loaded, answer.citations)
+
+
+def test_unrelated_question_abstains(loaded: Assistant):
+    answer = loaded.ask("What is the recommended dosage of ibuprofen for children?")
+    assert answer.abstained
+    assert answer.citations == ()
+    assert "don't answer" in answer.text
+
+
+def test_follow_up_searches_for_what_the_conversation_means(loaded: Assistant):
+    history = ["Has Elon Musk been in contact with Vladimir Putin?"]
+    answer = loaded.ask("What did he ask him about Taiwan?", history=history)
+    assert "Elon Musk" in answer.searched_for and "Vladimir Putin" in answer.searched_for
+    assert any("Taiwan" in c.quote for c in answer.citations)
+
+
+def test_standalone_query_leaves_self_contained_questions_alone():
+    assert standalone_query("Who won the cup?", ["Tell me about Rovers"]) == "Who won the cup?"
+    assert standalone_query("What did she say?", []) == "What did she say?"
+    assert standalone_query("What did she say?", ["Why did Ruth Kessler close the bakery?"]) == (
+        "What did she say? (Ruth Kessler)"
+    )
+
+
+def test_adding_again_changes_nothing(loaded: Assistant, articles_dir: Path):
+    before = {i.id: i.chunks for i in loaded.list_articles()}
+    generation = loaded.store.generation
+    report = loaded.add([articles_dir])
+    assert report.summary() == "0 added, 6 unchanged, 0 replaced, 0 failed"
+    assert {i.id: i.chunks for i in loaded.list_articles()} == before
+    assert loaded.store.generation == generation
+
+
+def test_changed_file_replaces_the_old_version(loaded: Assistant, articles_dir: Path):
+    path = articles_dir / "harbor-storm.md"
+    old_ids = {i.id for i in loaded.list_articles()}
+    path.write_text(path.read_text().replace("300 homes", "450 homes"))
+    report = loaded.add([path])
+    assert [r.status for r in report.results] == ["replaced"]
+    new_id = report.results[0].article_id
+    assert new_id not in old_ids and len(loaded.list_articles()) == 6
+    answer = loaded.ask("How many homes were evacuated in Port Alder?")
+    assert any("450 homes" in c.quote for c in answer.citations)
+    assert all("300 homes" not in p.text for p in answer.passages)
+
+
+def test_changed_jsonl_record_with_same_id_is_replaced(loaded: Assistant, tmp_path: Path):
+    record = {
+        "id": "wire-bakery-0001",
+        "title": "Bakery closes",
+        "text": "Ruth Kessler's "
+        "bakery closed after 93 years, not 92. The correction was issued Monday.",
+    }
+    path = tmp_path / "fix.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+    report = loaded.add([path])
+    assert [(r.status, r.article_id) for r in report.results] == [("replaced", "wire-bakery-0001")]
+    stored = loaded.get("wire-bakery-0001")
+    assert stored is not None and stored.text == record["text"]
+    answer = loaded.ask("How many years was the Kessler bakery open?")
+    assert all("92 years" not in p.text for p in answer.passages)
+
+
+def test_remove_takes_the_article_out_of_every_answer(loaded: Assistant):
+    target = next(i for i in loaded.list_articles() if i.title.startswith("Lakeside Rovers"))
+    assert loaded.remove([target.id, "no-such-id"]) == [target.id]
+    assert loaded.get(target.id) is None
+    for query in ["Lindqvist penalty Northern Cup final", "Lakeside Rovers"]:
+        passages = loaded.search(query)
+        assert all(p.article_id != target.id for p in passages)
+    # The keyword index no longer knows the article's rare words at all.
+    assert loaded.store.keyword_search("Lindqvist Adeyemi Brandt", 10) == []
+
+
+def test_bad_inputs_fail_alone_and_nothing_stored_is_lost(loaded: Assistant, tmp_path: Path):
+    before = {i.id for i in loaded.list_articles()}
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "empty.txt").write_bytes(b"")
+    (bad / "latin1.txt").write_bytes("Caf\xe9 news".encode("latin-1"))
+    (bad / "lines.jsonl").write_text(
+        '{"text": "A good line about the Millbrook fair."}\nnot json\n{"title": "no text"}\n'
+    )
+    (bad / "notes.docx").write_bytes(b"PK\x03\x04")
+    report = loaded.add([bad, tmp_path / "missing.txt"])
+    failed = {r.name: r.reason for r in report.failed}
+    assert len(failed) == 5, failed
+    assert any(name.endswith("lines.jsonl:2") for name in failed)
+    assert any(name.endswith("lines.jsonl:3") for name in failed)
+    assert report.count("added") == 1
+    assert before < {i.id for i in loaded.list_articles()}
+
+
+def test_stores_survive_reopening(settings: Settings, embedder, articles_dir: Path):
+    first = Assistant(settings, embedder=embedder)
+    first.add([articles_dir])
+    first.close()
+    again = Assistant(settings, embedder=embedder)
+    answer = again.ask("How many people watched the Northern Cup final?")
+    assert any("21,400" in c.quote for c in answer.citations)
+    assert again.add([articles_dir]).count("unchanged") == 6
+    again.close()
+
+
+SENTENCE = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=80
+)
+
+
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(SENTENCE, min_size=1, max_size=12), st.sampled_from([". ", "\n\n", " "]))
+def test_citations_are_exact_for_arbitrary_articles(assistant: Assistant, parts, joiner):
+    text = joiner.join(parts)
+    if not text.strip():
+        return
+    path_record = {"id": f"h{abs(hash(text))}", "title": "Fuzz", "text": text}
+    loaded = assistant.add_loaded([("fuzz", _article(path_record))])
+    assert loaded.count("failed") == 0
+    answer = assistant.ask(parts[0])
+    for c in answer.citations:
+        stored = assistant.get(c.article_id)
+        assert stored is not None and stored.text[c.start : c.end] == c.quote
+    for p in answer.passages:
+        stored = assistant.get(p.article_id)
+        assert stored is not None and stored.text[p.start : p.end] == p.text
+
+
+def _article(record):
+    from assistant.articles import _from_jsonl_line
+
+    return _from_jsonl_line(json.dumps(record))

@@ -1,0 +1,114 @@
+"""Sentences and chunks: exact offsets for any text, news abbreviations respected."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from assistant.chunking import chunk_article, sentence_spans
+
+WORDS = st.sampled_from(
+    [
+        "U.S.",
+        "C.E.O.",
+        "Dr.",
+        "Mr. Smith",
+        "said",
+        "the",
+        "council",
+        "Jan. 5",
+        "3.5%",
+        "“Yes.”",
+        "(AP)",
+        "a.m.",
+        "no",
+        "J. Doe",
+        "!",
+        "?",
+        ".",
+        "\n",
+        "\n\n",
+        " ",
+        "Vote.",
+        "Ünïcode",
+        "…",
+    ]
+)
+TEXTS = st.one_of(
+    st.text(max_size=3000),
+    st.lists(WORDS, max_size=400).map(" ".join),
+    st.lists(WORDS, max_size=400).map("".join),
+)
+
+
+def _sentences(text: str) -> list[str]:
+    return [text[s:e] for s, e in sentence_spans(text)]
+
+
+def test_news_abbreviations_do_not_end_sentences() -> None:
+    text = (
+        "The Tesla C.E.O. has been in contact with Putin. Dr. Reyes of the U.S. Department of "
+        "Transportation spoke at 9 a.m. on Jan. 5. J. R. Smith agreed. “It works,” he said."
+    )
+    assert _sentences(text) == [
+        "The Tesla C.E.O. has been in contact with Putin.",
+        "Dr. Reyes of the U.S. Department of Transportation spoke at 9 a.m. on Jan. 5.",
+        "J. R. Smith agreed.",
+        "“It works,” he said.",
+    ]
+
+
+def test_quotes_and_paragraphs_end_sentences() -> None:
+    text = 'He said: "We won." Then he left!\nNew paragraph without a stop\nAnother? Yes.'
+    assert _sentences(text) == [
+        'He said: "We won."',
+        "Then he left!",
+        "New paragraph without a stop",
+        "Another?",
+        "Yes.",
+    ]
+
+
+def test_repeated_text_gets_each_occurrence_its_own_offsets() -> None:
+    # str.find (LangChain's add_start_index) would place both chunks at the first copy.
+    para = "The vote was 7-2. The mayor was pleased."
+    text = "\n\n".join([para] * 6)
+    chunks = chunk_article("a", text, max_chars=50, overlap_sentences=0)
+    starts = [c.start for c in chunks]
+    assert len(chunks) == 6 and len(set(starts)) == 6
+    assert all(text[c.start : c.end] == c.text == para for c in chunks)
+
+
+def test_a_sentence_longer_than_a_chunk_is_cut_at_spaces() -> None:
+    text = " ".join(f"word{i}" for i in range(500))  # 4,000 characters, no full stop
+    chunks = chunk_article("a", text, max_chars=300)
+    assert all(len(c.text) <= 300 for c in chunks)
+    assert all(text[c.start : c.end] == c.text for c in chunks)
+    assert " ".join(c.text for c in chunks) == text
+
+
+def test_chunks_overlap_by_one_sentence() -> None:
+    text = " ".join(f"Sentence number {i} is here." for i in range(40))
+    chunks = chunk_article("a", text, max_chars=120, overlap_sentences=1)
+    assert len(chunks) > 3
+    for before, after in zip(chunks, chunks[1:], strict=False):
+        last_sentence = _sentences(before.text)[-1]
+        assert after.text.startswith(last_sentence)
+    assert [c.ordinal for c in chunks] == list(range(len(chunks)))
+    assert [c.id for c in chunks[:2]] == ["a:0", "a:1"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEXTS, st.integers(min_value=20, max_value=1200), st.integers(min_value=0, max_value=2))
+def test_every_chunk_is_the_text_at_its_offsets(text: str, max_chars: int, overlap: int) -> None:
+    spans = sentence_spans(text, max_chars)
+    for (_s1, e1), (s2, _) in zip(spans, spans[1:], strict=False):
+        assert e1 <= s2, "sentences must not overlap"
+    for start, end in spans:
+        piece = text[start:end]
+        assert piece and piece == piece.strip() and end - start <= max_chars
+    covered = "".join(text[s:e] for s, e in spans)
+    assert "".join(covered.split()) == "".join(text.split()), "no text may be lost"
+    for chunk in chunk_article("x", text, max_chars, overlap):
+        assert text[chunk.start : chunk.end] == chunk.text
+        assert len(chunk.text) <= max_chars

@@ -1,0 +1,128 @@
+"""The CLI through click's runner, with the real store and model underneath."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from assistant.cli import cli
+from assistant.embeddings import LocalEmbedder
+
+
+@pytest.fixture
+def run(embedder: LocalEmbedder, data_dir: Path):
+    def invoke(*args: str, input: str | None = None) -> Result:
+        # A fresh context per call, as in a real shell; only the loaded model is shared.
+        return CliRunner().invoke(cli, list(args), obj={"embedder": embedder}, input=input)
+
+    return invoke
+
+
+def test_add_ask_list_show_remove(run, articles_dir: Path, data_dir: Path):
+    added = run("add", "-q", str(articles_dir))
+    assert added.exit_code == 0, added.output
+    assert added.stdout.strip() == "6 added, 0 unchanged, 0 replaced, 0 failed"
+    assert (data_dir / "articles.sqlite3").exists()
+
+    listed = run("list", "--json")
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert len(rows) == 6 and {"id", "title", "chunks", "published"} <= set(rows[0])
+
+    asked = run("ask", "Who saved the decisive penalty in the Northern Cup final?")
+    assert asked.exit_code == 0
+    assert "Lindqvist saved the decisive penalty" in asked.stdout
+    assert "Sources:" in asked.stdout
+
+    shown = run("show", "wire-bakery-0001")
+    assert shown.exit_code == 0
+    assert shown.stdout.startswith("Family bakery in Millbrook closes after 92 years")
+    assert "https://news.example.org/2025/03/02/millbrook-bakery-closes" in shown.stdout
+    as_json = json.loads(run("show", "wire-bakery-0001", "--json").stdout)
+    assert as_json["text"].startswith("The Kessler family bakery in Millbrook closed")
+
+    removed = run("remove", "wire-bakery-0001", "nope")
+    assert removed.exit_code == 1
+    assert "removed wire-bakery-0001" in removed.stdout
+    assert "no article with id nope" in removed.stderr
+    assert run("show", "wire-bakery-0001").exit_code == 1
+    assert len(run("list", "--json").stdout.splitlines()) == 5
+
+
+def test_ask_json_has_the_scorer_format(run, articles_dir: Path):
+    run("add", "-q", str(articles_dir))
+    out = run("ask", "--json", "How many people watched the Northern Cup final?")
+    answer = json.loads(out.stdout)
+    expected = {"id", "question", "searched_for", "answer", "abstained", "citations", "passages"}
+    assert expected <= set(answer)
+    assert answer["abstained"] is False
+    citation = answer["citations"][0]
+    keys = {"n", "article_id", "title", "source", "url", "published", "quote", "start", "end"}
+    assert keys <= set(citation)
+    text = json.loads(run("show", "--json", citation["article_id"]).stdout)["text"]
+    assert text[citation["start"] : citation["end"]] == citation["quote"]
+    assert "21,400" in citation["quote"]
+    assert len(answer["passages"]) >= 6
+    assert {"article_id", "chunk_id", "text", "start", "end", "score"} <= set(answer["passages"][0])
+
+
+def test_batch_answers_every_line_with_its_id(run, articles_dir: Path, tmp_path: Path):
+    run("add", "-q", str(articles_dir))
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(
+        json.dumps({"id": "q1", "question": "Which university built the Kestrel-1 satellite?"})
+        + "\n\n"
+        + json.dumps({"id": "q2", "question": "What is the boiling point of tungsten?"})
+        + "\nnot json\n"
+    )
+    out = run("ask", "--batch", str(questions), "--json")
+    assert out.exit_code == 1  # one bad line
+    answers = [json.loads(line) for line in out.stdout.splitlines()]
+    assert [a["id"] for a in answers] == ["q1", "q2"]
+    assert any("Kestrel-1" in c["quote"] for c in answers[0]["citations"])
+    assert answers[1]["abstained"] is True and answers[1]["citations"] == []
+    assert f"{questions}:4" in out.stderr
+
+
+def test_add_reports_failures_with_reasons_and_exit_status(run, tmp_path: Path):
+    good = tmp_path / "good.txt"
+    good.write_text("Town fair draws record crowd\nThe Millbrook town fair drew 12,000 visitors.")
+    empty = tmp_path / "empty.md"
+    empty.write_text("")
+    out = run("add", "-q", str(good), str(empty), str(tmp_path / "missing.html"))
+    assert out.exit_code == 1
+    assert out.stdout.strip() == "1 added, 0 unchanged, 0 replaced, 2 failed"
+    assert f"failed: {empty}: empty file" in out.stderr
+    assert f"failed: {tmp_path / 'missing.html'}: no such file or folder" in out.stderr
+    again = run("add", "-q", str(good))
+    assert again.exit_code == 0 and again.stdout.startswith("0 added, 1 unchanged")
+
+
+def test_data_dir_option_wins_over_the_environment(run, articles_dir: Path, tmp_path: Path):
+    other = tmp_path / "elsewhere"
+    out = run("--data-dir", str(other), "add", "-q", str(articles_dir / "harbor-storm.md"))
+    assert out.exit_code == 0
+    assert (other / "articles.sqlite3").exists()
+    assert run("list").stdout == ""  # the default (environment) store is still empty
+
+
+def test_terminal_chat_keeps_the_conversation(run, articles_dir: Path):
+    run("add", "-q", str(articles_dir))
+    out = run(
+        "chat",
+        input="Has Elon Musk been in contact with Vladimir Putin?\n"
+        "What did he ask him about Taiwan?\n\n",
+    )
+    assert out.exit_code == 0
+    assert "Starlink satellite service over Taiwan" in out.stdout
+    assert (
+        "Searched for: What did he ask him about Taiwan? (Elon Musk Vladimir Putin)" in out.stdout
+    )
+
+
+def test_ask_needs_a_question_or_a_batch(run):
+    out = run("ask")
+    assert out.exit_code == 2
+    assert "give either a QUESTION or --batch FILE" in out.output
