@@ -9,7 +9,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: install run chat test lint bench clean
+.PHONY: install chromium run chat test lint bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -21,13 +21,20 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The browser tests drive Debian's Chromium: a Playwright-downloaded browser cannot be had here.
+# (Needs root, as in CI.)
+/usr/bin/chromium:
+	apt-get update && apt-get install -y chromium
+
+chromium: /usr/bin/chromium
+
 run: install
 	$(VENV)/bin/assistant add corpus/
-	$(VENV)/bin/assistant chat
+	$(VENV)/bin/assistant ui
 
 chat: run
 
-test: install
+test: install /usr/bin/chromium
 	$(PY) -m pytest -q
 
 lint: install

@@ -224,5 +224,24 @@ def chat(ctx: click.Context) -> None:
         history.append(question)
 
 
+@cli.command()
+@click.option("--host", help="Address to listen on (default: 127.0.0.1, or ASSISTANT_HOST).")
+@click.option("--port", type=int, help="Port to listen on (default: 7860, or ASSISTANT_PORT).")
+@click.pass_context
+def ui(ctx: click.Context, host: str | None, port: int | None) -> None:
+    """Serve the chat window in the browser (http://127.0.0.1:7860 by default); Ctrl-C stops it."""
+    import importlib.util
+
+    from assistant.settings import PROJECT_DIR
+
+    path = PROJECT_DIR / "ui.py"
+    spec = importlib.util.spec_from_file_location("ui", path)
+    if not path.is_file() or spec is None or spec.loader is None:
+        raise click.ClickException(f"{path} not found: the chat window runs from a checkout")
+    web = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(web)
+    web.serve(_assistant(ctx), host, port)
+
+
 def main() -> None:
     cli(obj={})

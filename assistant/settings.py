@@ -54,3 +54,11 @@ class Settings(BaseSettings):
     embed_batch_size: int = 16
     max_file_bytes: int = 50_000_000
     max_article_chars: int = 2_000_000
+
+    # The web UI (`assistant ui`): where it listens, the largest upload it takes, and basic-auth
+    # credentials, used only when it listens on an address other than this machine's loopback.
+    host: str = "127.0.0.1"
+    port: int = 7860
+    max_upload_bytes: int = 25 * 1024 * 1024
+    auth_user: str | None = None
+    auth_password: str | None = None

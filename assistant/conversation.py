@@ -1,0 +1,239 @@
+"""A conversation with the assistant as Markdown: the chat's answers and the downloadable record.
+
+No UI library here: the chat window renders these strings, the tests read them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from html import escape
+from urllib.parse import quote, unquote, urlsplit
+
+from assistant.answer import ABSTAIN_TEXT, Answer, Citation
+from assistant.retrieval import Passage
+
+CITE_PREFIX = "#cite-"
+
+# Characters that start Markdown (or HTML) syntax anywhere in a line; `$` for TeX delimiters.
+_INLINE_SPECIAL = re.compile(r"([\\`*_\[\]<>&|~$])")
+# Markers that mean something only at the start of a line: headings, quotes, lists, rules.
+_LINE_START = re.compile(r"^([#>+=-]|\d+[.)])", re.MULTILINE)
+_LEADING_SPACE = re.compile(r"^[ \t]+", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One question and the answer it got."""
+
+    question: str
+    answer: Answer
+
+
+@dataclass(frozen=True)
+class CiteRef:
+    """What a citation link points at: a span of one article (start == end: no highlight).
+
+    `n` is the citation number shown in the answer; 0 for a passage that was not quoted.
+    """
+
+    n: int
+    article_id: str
+    start: int
+    end: int
+
+
+def md_escape(text: str) -> str:
+    """Text that renders as itself in Markdown: no emphasis, links, HTML, lists or TeX."""
+    text = _LEADING_SPACE.sub("", text)  # four leading spaces would make a code block
+    text = _INLINE_SPECIAL.sub(r"\\\1", text)
+
+    def marker(m: re.Match[str]) -> str:
+        s = m.group(1)
+        return s[:-1] + "\\" + s[-1] if s[0].isdigit() else "\\" + s
+
+    return _LINE_START.sub(marker, text)
+
+
+def safe_url(url: str | None) -> str | None:
+    """The URL if it is a plain web link (never `javascript:` or `data:`), else None."""
+    if not url:
+        return None
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    # Characters that would end a Markdown link target or an HTML attribute, percent-encoded.
+    return quote(url, safe=":/?#[]@!$&'*+,;=%~-._")
+
+
+def cite_href(n: int, article_id: str, start: int, end: int) -> str:
+    """The link target of a citation: `#cite-<n>-<start>-<end>-<article id>`."""
+    return f"{CITE_PREFIX}{n}-{start}-{end}-{quote(article_id, safe='')}"
+
+
+def parse_cite(ref: str) -> CiteRef | None:
+    """The CiteRef in a citation link target (with or without `#cite-`), or None if malformed."""
+    if ref.startswith(CITE_PREFIX):
+        ref = ref[len(CITE_PREFIX) :]
+    parts = ref.split("-", 3)
+    if len(parts) != 4 or not all(p.isdigit() for p in parts[:3]) or not parts[3]:
+        return None
+    n, start, end = (int(p) for p in parts[:3])
+    if end < start:
+        return None
+    return CiteRef(n, unquote(parts[3]), start, end)
+
+
+def date_of(published: str | None) -> str:
+    return (published or "")[:10]
+
+
+def _details(source: str | None, published: str | None) -> str:
+    return ", ".join(x for x in (source, date_of(published)) if x)
+
+
+def closest_passages(passages: Sequence[Passage], n: int = 3) -> list[Passage]:
+    """The best passage of each of the first `n` articles, in rank order."""
+    best: dict[str, Passage] = {}
+    for p in passages:
+        best.setdefault(p.article_id, p)
+        if len(best) == n:
+            break
+    return list(best.values())
+
+
+# --- the chat ----------------------------------------------------------------------------------
+
+
+def quote_markdown(c: Citation, link: bool = True) -> str:
+    """A quote as a Markdown blockquote followed by its `[n]` citation (a link in the chat)."""
+    body = md_escape(c.quote).replace("\n", "\n> ")
+    mark = f"[\\[{c.n}\\]]({cite_href(c.n, c.article_id, c.start, c.end)})" if link else f"[{c.n}]"
+    return f"> “{body}” {mark}"
+
+
+def source_html(c: Citation) -> str:
+    """`[n] Title — Outlet, date · original ↗`; the title opens the article in the reader."""
+    href = escape(cite_href(c.n, c.article_id, c.start, c.end))
+    line = f'[{c.n}] <a href="{href}"><strong>{escape(c.title)}</strong></a>'
+    details = _details(c.source, c.published)
+    if details:
+        line += f" — {escape(details)}"
+    url = safe_url(c.url)
+    if url:
+        link = f'<a href="{escape(url)}" target="_blank" rel="noopener noreferrer">original ↗</a>'
+        line += f" · {link}"
+    return f'<div class="source">{line}</div>'
+
+
+def sources_html(sources: Sequence[Citation]) -> str:
+    """The sources list, as one HTML block (no blank line inside, so Markdown leaves it be)."""
+    rows = "".join(source_html(s) for s in sources)
+    return f'<div class="sources"><div class="sources-head">Sources</div>{rows}</div>'
+
+
+def searched_for_html(query: str) -> str:
+    return f'<div class="searched-for">Searched for: {escape(query)}</div>'
+
+
+def answer_blocks(answer: Answer) -> list[str]:
+    """The answer as Markdown blocks, in the order they stream into the chat."""
+    if answer.abstained:
+        blocks = [f"**{ABSTAIN_TEXT}**"]
+        closest = closest_passages(answer.passages)
+        if closest:
+            lines = ["The closest articles (click one to read the nearest passage):"]
+            for p in closest:
+                link = f"[{md_escape(p.title)}]({cite_href(0, p.article_id, p.start, p.end)})"
+                details = _details(p.source, p.published)
+                lines.append(f"- {link}" + (f" — {md_escape(details)}" if details else ""))
+            blocks.append("\n".join(lines))
+    else:
+        blocks = [quote_markdown(c) for c in answer.citations]
+        blocks.append(sources_html(answer.sources))
+    if answer.notice:
+        blocks.append(f"*{md_escape(answer.notice)}*")
+    blocks.append(searched_for_html(answer.searched_for))
+    return blocks
+
+
+def answer_stream(answer: Answer) -> Iterator[str]:
+    """The chat message growing block by block: each quote, then the sources, then the query."""
+    blocks = answer_blocks(answer)
+    for i in range(1, len(blocks) + 1):
+        yield "\n\n".join(blocks[:i])
+
+
+def answer_markdown(answer: Answer) -> str:
+    return "\n\n".join(answer_blocks(answer))
+
+
+def message_text(content: object) -> str:
+    """The text of a chat message: Gradio 6 gives a string or a list of `{"type": "text"}` parts."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return str(content.get("text", ""))
+    if isinstance(content, list | tuple):
+        return "".join(message_text(part) for part in content)
+    return ""
+
+
+# --- the downloadable record -------------------------------------------------------------------
+
+
+def _offsets(answer: Answer, n: int) -> str:
+    spans = [f"{c.start}–{c.end}" for c in answer.citations if c.n == n]
+    return "characters " + ", ".join(spans)
+
+
+def turn_markdown(turn: Turn) -> str:
+    """One question and its answer for the downloaded record (citations as plain `[n]`)."""
+    a = turn.answer
+    lines = [f"## {md_escape(' '.join(turn.question.split()))}", ""]
+    if a.abstained:
+        lines.append(f"*{ABSTAIN_TEXT}*")
+        closest = closest_passages(a.passages)
+        if closest:
+            lines += ["", "The closest articles:", ""]
+            for p in closest:
+                details = _details(p.source, p.published)
+                line = f"- {md_escape(p.title)}" + (f" — {md_escape(details)}" if details else "")
+                url = safe_url(p.url)
+                lines.append(line + (f" <{url}>" if url else ""))
+    else:
+        for c in a.citations:
+            lines += [quote_markdown(c, link=False), ""]
+        lines += ["Sources:", ""]
+        for s in a.sources:
+            details = _details(s.source, s.published)
+            line = f"- \\[{s.n}\\] {md_escape(s.title)}"
+            line += f" — {md_escape(details)}" if details else ""
+            url = safe_url(s.url)
+            line += f" <{url}>" if url else ""
+            line += f" (article {md_escape(s.article_id)}, {_offsets(a, s.n)})"
+            lines.append(line)
+    if a.notice:
+        lines += ["", f"*{md_escape(a.notice)}*"]
+    lines += ["", f"*Searched for: {md_escape(a.searched_for)}*"]
+    return "\n".join(lines)
+
+
+def conversation_markdown(turns: Sequence[Turn], now: datetime | None = None) -> str:
+    """The whole conversation as a Markdown document, quotes and sources intact."""
+    when = (now or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
+    head = [
+        "# Conversation with the news assistant",
+        "",
+        f"Exported {when}. Every quote is the article's own text; [n] refers to the sources",
+        "listed under each answer, with the character offsets of each quote in the article.",
+    ]
+    body = [turn_markdown(t) for t in turns]
+    return "\n\n".join(["\n".join(head), *body]) + "\n"
+
+
+def export_name(now: datetime | None = None) -> str:
+    return f"conversation-{(now or datetime.now(UTC)).strftime('%Y-%m-%d-%H%M%S')}.md"

@@ -1,0 +1,319 @@
+"""The UI's pure parts: Markdown of answers and conversations, escaping, highlighting, uploads."""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from markdown_it import MarkdownIt
+
+from assistant.answer import ABSTAIN_TEXT, Answer, Citation
+from assistant.articles import Article
+from assistant.assistant import Assistant, IngestReport, IngestResult
+from assistant.conversation import (
+    CiteRef,
+    Turn,
+    answer_blocks,
+    answer_markdown,
+    answer_stream,
+    cite_href,
+    conversation_markdown,
+    md_escape,
+    message_text,
+    parse_cite,
+    safe_url,
+)
+from assistant.reader import article_html, corpus_html, highlight, ingest_html, passages_html
+from assistant.retrieval import Passage
+from assistant.store import ArticleInfo
+from assistant.uploads import human_size, stage_uploads
+
+MD = MarkdownIt("commonmark")
+TAG = re.compile(r"<[^>]*>")
+HOSTILE = [
+    "<script>window.__pwned=1</script>",
+    '<img src=x onerror="window.__pwned=1">',
+    "[click](javascript:alert(1))",
+    "![x](http://example.com/x.png)",
+    "# not a heading",
+    "1. not a list\n2) nor this\n- nor this\n+ nor this",
+    "    not code",
+    "*not emphasis* and _not_ either, **nor** this",
+    "`not code` ~~not struck~~ | not | a | table |",
+    "AT&T &amp; $1 million and $3 billion",
+    "a backslash \\ and \\*",
+    "> not a quote\n---\n===",
+    "<http://example.com> autolink",
+]
+
+TEXT = "First sentence here. The quoted <b>sentence</b> & more. Last one."
+START = TEXT.index("The quoted")
+END = TEXT.index(" Last")
+
+
+def rendered_text(markdown: str) -> str:
+    """What a reader sees when the Markdown is rendered: tags dropped, entities decoded."""
+    return " ".join(html.unescape(TAG.sub(" ", MD.render(markdown))).split())
+
+
+def citation(n: int = 1, quote: str = TEXT[START:END], **kw: object) -> Citation:
+    fields: dict[str, object] = dict(
+        n=n,
+        article_id="a-1/x",
+        title="A <b>title</b>",
+        source="The Herald",
+        url="https://news.example.org/story?id=1",
+        published="2025-05-18T21:30:00Z",
+        quote=quote,
+        start=START,
+        end=END,
+    )
+    fields.update(kw)
+    return Citation(**fields)  # type: ignore[arg-type]
+
+
+def passage(article_id: str, title: str, start: int = 0, end: int = 10) -> Passage:
+    return Passage(
+        article_id,
+        f"{article_id}:0",
+        TEXT[start:end],
+        start,
+        end,
+        0.03,
+        0.5,
+        2.0,
+        title,
+        "Outlet",
+        None,
+        "2025-01-02",
+    )
+
+
+def answer(citations: tuple[Citation, ...] = (citation(),), **kw: object) -> Answer:
+    fields: dict[str, object] = dict(
+        question="What was quoted?",
+        searched_for="What was quoted? (Herald)",
+        text="",
+        citations=citations,
+        passages=(passage("a-1/x", "A <b>title</b>"),),
+        abstained=False,
+        confidence=0.7,
+        sources=tuple({c.n: c for c in citations}.values()),
+    )
+    fields.update(kw)
+    return Answer(**fields)  # type: ignore[arg-type]
+
+
+# --- escaping ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_md_escape_renders_hostile_text_as_itself(text: str) -> None:
+    out = MD.render(md_escape(text))
+    assert rendered_text(md_escape(text)) == " ".join(text.split())
+    assert not re.search(r"<(script|img|a|em|strong|code|h1|ol|ul|li|pre|hr|blockquote)\b", out)
+
+
+@given(st.text(alphabet=st.sampled_from(list("ab1. \n#>-+=*_`[]()<>!&;|~$\\:/\"'")), max_size=60))
+def test_md_escape_property(text: str) -> None:
+    assert rendered_text(md_escape(text)) == " ".join(text.split())
+
+
+def test_safe_url_keeps_web_links_only() -> None:
+    assert safe_url("https://example.org/a?b=1#c") == "https://example.org/a?b=1#c"
+    assert safe_url('http://example.org/a b(c)"d') == "http://example.org/a%20b%28c%29%22d"
+    for bad in (
+        "javascript:alert(1)",
+        "JaVaScRiPt:alert(1)",
+        "data:text/html,x",
+        "/local",
+        "",
+        None,
+        "ftp://example.org/x",
+        "https://",
+    ):
+        assert safe_url(bad) is None
+
+
+@given(
+    st.integers(0, 99),
+    st.text(min_size=1, max_size=30),
+    st.integers(0, 10_000),
+    st.integers(0, 10_000),
+)
+def test_cite_href_round_trips(n: int, article_id: str, a: int, b: int) -> None:
+    start, end = sorted((a, b))
+    href = cite_href(n, article_id, start, end)
+    assert re.fullmatch(r"#cite-[A-Za-z0-9%._~-]+", href), href  # nothing to escape in an href
+    assert parse_cite(href) == CiteRef(n, article_id, start, end)
+
+
+@pytest.mark.parametrize("bad", ["", "#cite-", "#cite-1-2-3", "#cite-x-1-2-id", "#cite-1-9-2-id"])
+def test_parse_cite_rejects_malformed(bad: str) -> None:
+    assert parse_cite(bad) is None
+
+
+# --- highlighting ------------------------------------------------------------------------------
+
+
+def test_highlight_marks_exactly_the_span_and_escapes_everything() -> None:
+    out = highlight(TEXT, START, END)
+    assert out.count("<mark") == 1 and "<b>" not in out
+    inside = re.search(r'<mark class="cited">(.*)</mark>', out, re.S)
+    assert inside and html.unescape(inside.group(1)) == TEXT[START:END]
+    assert html.unescape(TAG.sub("", out)) == TEXT
+
+
+@given(st.text(max_size=80), st.integers(0, 90), st.integers(0, 90))
+def test_highlight_property(text: str, a: int, b: int) -> None:
+    start, end = sorted((a, b))
+    out = highlight(text, start, end)
+    assert html.unescape(TAG.sub("", out)) == text
+    marked = re.findall(r'<mark class="cited">(.*?)</mark>', out, re.S)
+    if 0 <= start < end <= len(text):
+        assert [html.unescape(m) for m in marked] == [text[start:end]]
+    else:
+        assert marked == []
+
+
+def test_article_html_escapes_and_links_only_web_urls() -> None:
+    article = Article(
+        id="x1",
+        title="<img src=x onerror=alert(1)>",
+        text=TEXT,
+        url="javascript:alert(1)",
+        source="<b>Outlet</b>",
+        published="2025-05-18T21:30:00Z",
+    )
+    out = article_html(article, CiteRef(2, "x1", START, END))
+    assert "<img" not in out and "<b>" not in out and "javascript:" not in out
+    assert "&lt;img src=x onerror=alert(1)&gt;" in out and "2025-05-18" in out
+    assert "Quoted as [2]" in out
+    linked = article_html(
+        Article(id="x1", title="t", text=TEXT, url="https://e.org/a"), CiteRef(0, "x1", 0, 0)
+    )
+    assert '<a href="https://e.org/a" target="_blank" rel="noopener noreferrer">' in linked
+    assert "<mark" not in linked
+    bare = article_html(Article(id="x1", title="t", text=TEXT), CiteRef(0, "x1", 0, 0))
+    assert "No outlet or date recorded" in bare
+
+
+def test_tables_escape_titles_and_reasons() -> None:
+    info = ArticleInfo("id<1>", "<script>x</script>", None, "<i>o</i>", None, None, 3, "now")
+    out = corpus_html([info])
+    assert "<script>" not in out and "&lt;script&gt;" in out and "<i>" not in out
+    report = IngestReport((IngestResult("/tmp/up/<x>.txt", "failed", reason="bad <b>"),))
+    out = ingest_html(report)
+    assert "<b>" not in out and "&lt;x&gt;.txt" in out and "status-failed" in out
+    assert "0 added, 0 unchanged, 0 replaced, 1 failed" in out
+    out = passages_html("<q>", [passage("p", "<t>")])
+    assert "<t>" not in out and "&lt;q&gt;" in out and "fused 0.0300" in out
+
+
+# --- answers in the chat -----------------------------------------------------------------------
+
+
+def test_answer_streams_quote_by_quote_then_sources_then_query() -> None:
+    cites = (citation(1), citation(2, article_id="b", title="Second"))
+    a = answer(cites)
+    steps = list(answer_stream(a))
+    assert len(steps) == len(cites) + 2
+    assert all(later.startswith(earlier) for earlier, later in zip(steps, steps[1:], strict=False))
+    assert steps[0].count("> “") == 1 and steps[1].count("> “") == 2
+    assert "Sources" in steps[2] and "searched-for" not in steps[2]
+    assert steps[-1] == answer_markdown(a)
+    assert f"[\\[1\\]]({cite_href(1, 'a-1/x', START, END)})" in steps[0]
+
+
+def test_answer_markdown_shows_quotes_as_text_with_sources_and_query() -> None:
+    md = answer_markdown(answer())
+    text = rendered_text(md)
+    assert "“The quoted <b>sentence</b> & more.” [1]" in text
+    assert "A <b>title</b> — The Herald, 2025-05-18" in text
+    assert "Searched for: What was quoted? (Herald)" in text
+    assert '<a href="https://news.example.org/story?id=1" target="_blank"' in md
+    assert "<b>" not in MD.render(md).replace("&lt;b&gt;", "")
+
+
+def test_abstention_is_plain_and_offers_the_closest_articles() -> None:
+    closest = (passage("a", "First"), passage("a", "First", 10, 20), passage("b", "Second"))
+    md = answer_markdown(answer((), abstained=True, sources=(), passages=closest))
+    blocks = answer_blocks(answer((), abstained=True, sources=(), passages=closest))
+    assert blocks[0] == f"**{ABSTAIN_TEXT}**"
+    assert md.count(cite_href(0, "a", 0, 10)) == 1 and cite_href(0, "b", 0, 10) in md
+    assert cite_href(0, "a", 10, 20) not in md  # one passage per article: the best
+
+
+def test_message_text_reads_both_content_shapes() -> None:
+    assert message_text("hi") == "hi"
+    assert message_text([{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]) == "ab"
+    assert message_text(None) == ""
+
+
+# --- the downloaded conversation ---------------------------------------------------------------
+
+
+def test_conversation_markdown_keeps_quotes_citations_and_sources() -> None:
+    first = Turn("What was <i>quoted</i>?", answer())
+    second = Turn("And then?", answer((), abstained=True, sources=()))
+    md = conversation_markdown([first, second])
+    text = rendered_text(md)
+    assert md.startswith("# Conversation with the news assistant")
+    assert "## What was \\<i\\>quoted\\</i\\>?" in md
+    assert "“The quoted <b>sentence</b> & more.” [1]" in text
+    assert "[1] A <b>title</b> — The Herald, 2025-05-18 https://news.example.org/story?id=1" in text
+    assert f"characters {START}–{END}" in md and "(article a\\-1/x" not in md
+    assert ABSTAIN_TEXT in text and "Searched for: What was quoted? (Herald)" in text
+    assert "<i>" not in MD.render(md).replace("&lt;i&gt;", "")
+
+
+def test_conversation_of_a_real_answer(loaded: Assistant) -> None:
+    q1 = "What did Putin ask Musk not to do?"
+    a1 = loaded.ask(q1)
+    a2 = loaded.ask("Has he been in regular contact with him?", history=[q1])
+    md = conversation_markdown([Turn(q1, a1), Turn("Has he been in regular contact with him?", a2)])
+    text = rendered_text(md)
+    for a in (a1, a2):
+        for c in a.citations:
+            assert f"“{' '.join(c.quote.split())}” [{c.n}]" in text
+            assert f"{c.start}–{c.end}" in md
+        assert f"Searched for: {a.searched_for}" in text
+    assert a2.searched_for != a2.question
+
+
+# --- uploads -----------------------------------------------------------------------------------
+
+
+def test_stage_uploads_checks_size_and_type_and_keeps_names(tmp_path: Path) -> None:
+    incoming = tmp_path / "incoming"
+    (incoming / "a").mkdir(parents=True)
+    (incoming / "b").mkdir()
+    small = incoming / "a" / "story.txt"
+    small.write_text("Title\nBody.")
+    same_name = incoming / "b" / "story.txt"
+    same_name.write_text("Other\nBody.")
+    big = incoming / "a" / "big.md"
+    big.write_text("x" * 3000)
+    exe = incoming / "a" / "tool.exe"
+    exe.write_text("MZ")
+    staged = stage_uploads([small, same_name, big, exe], tmp_path / "uploads", max_bytes=2048)
+    assert [p.name for p in staged.paths] == ["story.txt", "story (2).txt"]
+    assert (tmp_path / "uploads" / "story.txt").read_text() == "Title\nBody."
+    reasons = {r.name: r.reason or "" for r in staged.refused}
+    assert set(reasons) == {"big.md", "tool.exe"}
+    assert (
+        "2.9 KB is over the upload limit of 2.0 KB (ASSISTANT_MAX_UPLOAD_BYTES)"
+        in reasons["big.md"]
+    )
+    assert "unsupported file type '.exe'" in reasons["tool.exe"]
+    assert all(r.status == "failed" for r in staged.refused)
+
+
+def test_human_size() -> None:
+    assert human_size(512) == "512 bytes"
+    assert human_size(200_000) == "195.3 KB"  # as Gradio's own message says it
+    assert human_size(25 * 1024 * 1024) == "25.0 MB"
