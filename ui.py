@@ -40,7 +40,7 @@ from assistant.reader import (  # noqa: E402
     missing_html,
     passages_html,
 )
-from assistant.uploads import human_size, stage_uploads  # noqa: E402
+from assistant.uploads import add_with_progress, human_size, stage_uploads  # noqa: E402
 
 FILE_TYPES = [".txt", ".md", ".html", ".htm", ".pdf", ".jsonl"]
 STREAM_PAUSE = 0.06  # seconds between streamed blocks, so an answer visibly builds up
@@ -51,12 +51,14 @@ CSS = """
 #chat strong, #chat b { font-weight: 600; }  /* the bundled font has 400 and 600 only */
 #chat blockquote { border-left: 3px solid var(--color-accent); margin: 0.4em 0;
   padding: 0.1em 0.8em; }
-#chat a[href^="#cite-"] { font-weight: 600; text-decoration: none; }
-#chat a[href^="#cite-"]:hover { text-decoration: underline; }
+#chat .message-content a { color: var(--link-text-color); text-decoration: none; }
+#chat .message-content a:hover { text-decoration: underline; }
+#chat blockquote a[href^="#cite-"] { font-weight: 600; }
 #chat .sources { margin-top: 0.8em; font-size: 0.92em; }
 #chat .sources-head { font-size: 0.78em; text-transform: uppercase; letter-spacing: 0.06em;
   font-weight: 600; color: var(--body-text-color-subdued); margin-bottom: 2px; }
 #chat .source { margin: 2px 0; }
+#chat .source .details { white-space: nowrap; }
 .searched-for { font-size: 0.82em; color: var(--body-text-color-subdued); margin-top: 0.6em;
   border-top: 1px dashed var(--border-color-primary); padding-top: 0.35em; }
 #remove-row { align-items: flex-end; }
@@ -80,7 +82,10 @@ CSS = """
   border-radius: 3px; box-shadow: 0 0 0 2px #fde68a; }
 .dark .reader-text mark.cited { background: #854d0e; box-shadow: 0 0 0 2px #854d0e; color: #fff; }
 .reader-id { font-size: 0.75em; color: var(--body-text-color-subdued); margin-top: 8px; }
-table.corpus, table.ingest { width: 100%; border-collapse: collapse; font-size: 0.92em; }
+table.corpus, table.ingest { width: 100%; border-collapse: collapse; font-size: 0.92em;
+  border: none; }
+table.corpus tr, table.ingest tr { border: none; }
+#corpus a, #search-results a, #reader a { padding: 0; }
 table.corpus th, table.ingest th, table.corpus td, table.ingest td { border: none;
   border-bottom: 1px solid var(--border-color-primary); padding: 6px 8px; text-align: left;
   vertical-align: top; background: none; }
@@ -216,12 +221,11 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         if not files:
             return ('<p class="muted">Choose one or more files first.</p>', gr.skip(), *refresh())
         staged = stage_uploads(files, uploads_dir, settings.max_upload_bytes)
-        progress(0, desc="Reading files…")
 
-        def step(done: int, total: int, name: str) -> None:
-            progress((done, total), desc=f"Indexing {Path(name).name}", unit="articles")
+        def step(done: int, total: int, what: str) -> None:
+            progress(done / total if total else 1.0, desc=what)
 
-        report = assistant.add(staged.paths, progress=step) if staged.paths else IngestReport(())
+        report = add_with_progress(assistant, staged.paths, step)
         report = IngestReport(staged.refused + report.results)
         return ingest_html(report), None, *refresh()
 

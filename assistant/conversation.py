@@ -118,10 +118,10 @@ def quote_markdown(c: Citation, link: bool = True) -> str:
 def source_html(c: Citation) -> str:
     """`[n] Title — Outlet, date · original ↗`; the title opens the article in the reader."""
     href = escape(cite_href(c.n, c.article_id, c.start, c.end))
-    line = f'[{c.n}] <a href="{href}"><strong>{escape(c.title)}</strong></a>'
+    line = f'[{c.n}] <a href="{href}">{escape(c.title)}</a>'
     details = _details(c.source, c.published)
     if details:
-        line += f" — {escape(details)}"
+        line += f' — <span class="details">{escape(details)}</span>'
     url = safe_url(c.url)
     if url:
         link = f'<a href="{escape(url)}" target="_blank" rel="noopener noreferrer">original ↗</a>'

@@ -8,12 +8,18 @@ article instead of adding a second copy (as `assistant add` does for a path).
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.articles import SUPPORTED_SUFFIXES
-from assistant.assistant import IngestResult
+from assistant.articles import SUPPORTED_SUFFIXES, Loaded, LoadError, find_files, load_file
+from assistant.assistant import Assistant, IngestReport, IngestResult
+
+# Articles stored per step of the progress bar: small enough for the bar to move while
+# embedding, big enough for embedding in batches to stay fast.
+PROGRESS_STEP = 32
+
+Phase = Callable[[int, int, str], None]  # (done, total, what is happening)
 
 
 @dataclass(frozen=True)
@@ -65,3 +71,25 @@ def stage_uploads(uploads: Sequence[str | Path], folder: Path, max_bytes: int) -
         shutil.copyfile(source, target)
         paths.append(target)
     return Staged(tuple(paths), tuple(refused))
+
+
+def add_with_progress(
+    assistant: Assistant, paths: Sequence[Path], progress: Phase | None = None
+) -> IngestReport:
+    """`Assistant.add`, reporting files read, then articles stored (embedding is the slow part)."""
+    report = progress or (lambda done, total, what: None)
+    files = list(find_files(list(paths)))
+    loaded: list[Loaded] = []
+    for done, found in enumerate(files, 1):
+        if isinstance(found, LoadError):
+            loaded.append((found.name, found))
+        else:
+            report(done - 1, len(files), f"Reading {found.name}")
+            loaded.extend(load_file(found, assistant.settings.max_file_bytes))
+    results: list[IngestResult] = []
+    for start in range(0, len(loaded), PROGRESS_STEP):
+        last = min(start + PROGRESS_STEP, len(loaded))
+        report(start, len(loaded), f"Indexing articles {start + 1}–{last} of {len(loaded)}")
+        results.extend(assistant.add_loaded(loaded[start : start + PROGRESS_STEP]).results)
+    report(len(loaded), len(loaded), "Done")
+    return IngestReport(tuple(results))

@@ -11,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
+from assistant import uploads
 from assistant.answer import ABSTAIN_TEXT, Answer, Citation
 from assistant.articles import Article
 from assistant.assistant import Assistant, IngestReport, IngestResult
@@ -30,7 +31,7 @@ from assistant.conversation import (
 from assistant.reader import article_html, corpus_html, highlight, ingest_html, passages_html
 from assistant.retrieval import Passage
 from assistant.store import ArticleInfo
-from assistant.uploads import human_size, stage_uploads
+from assistant.uploads import add_with_progress, human_size, stage_uploads
 
 MD = MarkdownIt("commonmark")
 TAG = re.compile(r"<[^>]*>")
@@ -317,3 +318,25 @@ def test_human_size() -> None:
     assert human_size(512) == "512 bytes"
     assert human_size(200_000) == "195.3 KB"  # as Gradio's own message says it
     assert human_size(25 * 1024 * 1024) == "25.0 MB"
+
+
+def test_add_with_progress_reports_reading_then_indexing(
+    assistant: Assistant, articles_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(uploads, "PROGRESS_STEP", 2)
+    (articles_dir / "empty.txt").write_text("")
+    steps: list[tuple[int, int, str]] = []
+    paths = sorted(articles_dir.iterdir())
+    report = add_with_progress(assistant, paths, lambda *step: steps.append(step))
+    assert report.count("added") == 6 and [r.name for r in report.failed] == [
+        str(articles_dir / "empty.txt")
+    ]
+    reading = [s for s in steps if s[2].startswith("Reading")]
+    indexing = [s for s in steps if s[2].startswith("Indexing")]
+    assert [s[0] for s in reading] == list(range(len(paths)))
+    assert [s[0] for s in indexing] == [0, 2, 4, 6] and indexing[0][
+        2
+    ] == "Indexing articles 1–2 of 7"
+    assert steps[-1] == (7, 7, "Done")
+    again = add_with_progress(assistant, paths)
+    assert again.count("unchanged") == 6

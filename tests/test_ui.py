@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -84,7 +85,7 @@ def served(embedder: LocalEmbedder, tmp_path_factory: pytest.TempPathFactory) ->
 def app(page: Page, served: Served) -> Iterator[Page]:
     """The app open in a fresh page; afterwards, every request the page made went to the app."""
     requests: list[str] = []
-    page.on("request", lambda request: requests.append(request.url))
+    page.context.on("request", lambda request: requests.append(request.url))  # every tab
     page.set_default_timeout(20_000)
     page.goto(served.url)
     expect(page.locator("#question textarea")).to_be_visible()
@@ -314,6 +315,48 @@ def test_malicious_article_is_shown_as_text(app: Page, served: Served) -> None:
     assert page.locator('a[href^="javascript:"]').count() == 0
     page.wait_for_timeout(300)  # give a stray onerror every chance to fire
     assert page.evaluate("typeof window.__pwned") == "undefined"
+
+
+def bulk_jsonl(path: Path, n: int) -> Path:
+    """`n` made-up articles of a few paragraphs each, as one JSONL file."""
+    towns = ["Alder", "Birch", "Cedar", "Dunmore", "Elling", "Fenwick", "Glenn", "Harrow"]
+    lines = []
+    for i in range(n):
+        town = f"{towns[i % len(towns)]}ton {i}"
+        text = " ".join(
+            f"The {town} council met on day {d} to discuss road {i * 7 + d} and the library "
+            f"budget of {i * 1000 + d} dollars; residents asked about bus route {d + i}."
+            for d in range(8)
+        )
+        record = {"id": f"bulk-{i}", "title": f"{town} council notes", "text": text}
+        lines.append(json.dumps(record))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.mark.browser
+def test_chat_answers_while_someone_adds_articles(
+    app: Page, served: Served, tmp_path: Path
+) -> None:
+    bulk = bulk_jsonl(tmp_path / "bulk.jsonl", 96)  # three steps of the progress bar
+    adder = app.context.new_page()
+    adder.goto(served.url)
+    open_tab(adder, "Add articles")
+    upload(adder, bulk)
+    adder.locator("#add-files").click()
+    progress = adder.locator("#add-result .progress-level")
+    expect(progress).to_contain_text("Indexing articles", timeout=ANSWER_TIMEOUT)
+
+    # Meanwhile another person's question is answered, before the indexing is done.
+    answer = ask(app, "Who won the Northern Cup final?")
+    expect(answer.locator("blockquote").first).to_contain_text("Lakeside Rovers")
+    assert adder.locator("#add-result table").count() == 0, "indexing ended before the answer"
+
+    result = adder.locator("#add-result")
+    expect(result).to_contain_text("96 added, 0 unchanged", timeout=120_000)
+    count = len(served.assistant.list_articles())
+    expect(adder.locator("#header")).to_contain_text(f"{count} articles")
+    adder.close()
 
 
 @pytest.mark.browser
