@@ -102,10 +102,14 @@ class Composer:
         self._articles = articles
 
     def candidates(self, passages: Sequence[Passage], texts: dict[str, str]) -> list[_Sentence]:
+        """The sentences of the best passages, each once, with their place in the article."""
         seen: set[tuple[str, int]] = set()
         out: list[_Sentence] = []
+        spans: dict[str, list[tuple[int, int]]] = {}
         for rank, p in enumerate(passages[: self.settings.quote_passages]):
-            for index, (start, end) in enumerate(sentence_spans(texts[p.article_id])):
+            if p.article_id not in spans:
+                spans[p.article_id] = sentence_spans(texts[p.article_id])
+            for index, (start, end) in enumerate(spans[p.article_id]):
                 if start >= p.start and end <= p.end and (p.article_id, start) not in seen:
                     seen.add((p.article_id, start))
                     out.append(_Sentence(p.article_id, start, end, index, rank))

@@ -164,6 +164,8 @@ class Assistant:
             if progress:
                 progress(done, len(loaded), name)
         flush()
+        # Build the keyword index now, so the first question does not pay for it.
+        self.store.refresh_keywords()
         return IngestReport(tuple(results))
 
     def _prepare(
@@ -196,7 +198,9 @@ class Assistant:
 
     def remove(self, article_ids: Iterable[str]) -> list[str]:
         """Remove articles (text, chunks, vectors, keywords); returns those that existed."""
-        return self.store.delete(article_ids)
+        removed = self.store.delete(article_ids)
+        self.store.refresh_keywords()
+        return removed
 
     def list_articles(self) -> list[ArticleInfo]:
         return self.store.list_articles()
