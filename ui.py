@@ -114,13 +114,23 @@ li.passage { border: 1px solid var(--border-color-primary); border-radius: 8px;
 """
 
 # Clicks on any citation link in the page (chat, search, corpus) open the reader panel; after an
-# update the highlighted quote is scrolled into the middle of the article text.
+# update the highlighted quote is scrolled into the middle of the article text. "edit" after a
+# "Searched for" line puts that query in the question box, to correct it and ask again.
 READER_JS = """
 const open = (event) => {
-  const link = event.target.closest && event.target.closest('a[href^="#cite-"]');
+  const wanted = 'a[href^="#cite-"], a[href="#edit-query"]';
+  const link = event.target.closest && event.target.closest(wanted);
   if (!link) return;
   event.preventDefault();
   event.stopPropagation();
+  if (link.getAttribute('href') === '#edit-query') {
+    const query = link.closest('.searched-for').querySelector('.query').textContent;
+    const box = document.querySelector('#question textarea');
+    box.value = query;
+    box.dispatchEvent(new Event('input', {bubbles: true}));
+    box.focus();
+    return;
+  }
   trigger('click', {cite: link.getAttribute('href')});
 };
 if (window.__assistantReaderClick) {
@@ -346,9 +356,10 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         )
         question.submit(**chat_io, api_name="ask")
         ask.click(**chat_io, api_visibility="private")
-        new.click(
-            new_conversation, None, [chatbot, turns, download, reader], api_visibility="private"
-        )
+        fresh = [chatbot, turns, download, reader]
+        new.click(new_conversation, None, fresh, api_visibility="private")
+        # The chat's own trash button empties the chat: forget the conversation with it.
+        chatbot.clear(new_conversation, None, fresh, api_visibility="private")
         reader.click(open_citation, None, reader, api_visibility="private", show_progress="hidden")
         for trigger in (query.submit, find.click):
             trigger(search, [query, k], results, api_name="search")
@@ -422,7 +433,10 @@ def serve(assistant: Assistant, host: str | None = None, port: int | None = None
     """Load the model, then serve the app until Ctrl-C."""
     print("Loading the embedding model…", file=sys.stderr)
     assistant.embedder.embed_query("warm up")  # so the first question is not the slow one
-    launch(build_app(assistant), assistant.settings, host, port)
+    app = build_app(assistant)
+    _, url, _ = launch(app, assistant.settings, host, port, quiet=True, prevent_thread_lock=True)
+    print(f"The chat window is at {url} (Ctrl-C stops it).", file=sys.stderr)
+    app.block_thread()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -136,7 +136,11 @@ def sources_html(sources: Sequence[Citation]) -> str:
 
 
 def searched_for_html(query: str) -> str:
-    return f'<div class="searched-for">Searched for: {escape(query)}</div>'
+    """The query actually searched, with a link that puts it in the question box to edit."""
+    return (
+        f'<div class="searched-for">Searched for: <span class="query">{escape(query)}</span>'
+        ' · <a href="#edit-query" title="Put this query in the question box">edit</a></div>'
+    )
 
 
 def answer_blocks(answer: Answer) -> list[str]:
@@ -151,6 +155,8 @@ def answer_blocks(answer: Answer) -> list[str]:
                 details = _details(p.source, p.published)
                 lines.append(f"- {link}" + (f" — {md_escape(details)}" if details else ""))
             blocks.append("\n".join(lines))
+        else:
+            blocks.append("No passage matched at all: is the collection empty? Add articles first.")
     else:
         blocks = [quote_markdown(c) for c in answer.citations]
         blocks.append(sources_html(answer.sources))

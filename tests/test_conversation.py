@@ -249,6 +249,11 @@ def test_abstention_is_plain_and_offers_the_closest_articles() -> None:
     assert cite_href(0, "a", 10, 20) not in md  # one passage per article: the best
 
 
+def test_abstention_with_nothing_found_says_the_collection_may_be_empty() -> None:
+    md = answer_markdown(answer((), abstained=True, sources=(), passages=()))
+    assert "is the collection empty?" in md
+
+
 def test_message_text_reads_both_content_shapes() -> None:
     assert message_text("hi") == "hi"
     assert message_text([{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]) == "ab"

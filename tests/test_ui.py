@@ -184,7 +184,7 @@ def test_ask_stream_open_citation_follow_up_and_download(app: Page, served: Serv
     expect(sources).to_be_visible()
     for source in expected.sources:
         expect(answer).to_contain_text(source.title)
-    expect(answer.locator(".searched-for")).to_have_text(f"Searched for: {question}")
+    expect(answer.locator(".searched-for .query")).to_have_text(question)
 
     # Click [1]: the article opens beside the chat, the quote highlighted and in view.
     citation = expected.citations[0]
@@ -208,7 +208,11 @@ def test_ask_stream_open_citation_follow_up_and_download(app: Page, served: Serv
     searched = standalone_query(follow_up, [question])
     assert searched != follow_up
     second = ask(page, follow_up)
-    expect(second.locator(".searched-for")).to_have_text(f"Searched for: {searched}")
+    expect(second.locator(".searched-for .query")).to_have_text(searched)
+    # "edit" puts the searched query in the question box, to correct it and ask again.
+    second.get_by_role("link", name="edit").click()
+    expect(page.locator("#question textarea")).to_have_value(searched)
+    page.locator("#question textarea").fill("")
 
     # The conversation downloads as Markdown with its quotes, citations and sources.
     with page.expect_download() as download:
@@ -222,6 +226,13 @@ def test_ask_stream_open_citation_follow_up_and_download(app: Page, served: Serv
         assert f"characters {c.start}–{c.end}" in record or f"{c.start}–{c.end}" in record
     assert "Sources:" in record and md_escape(expected.sources[0].title) in record
     assert f"Searched for: {md_escape(searched)}" in record
+
+    # A new conversation forgets the earlier questions: the follow-up is searched as typed.
+    page.locator("#new").click()
+    expect(bot_messages(page)).to_have_count(0)
+    expect(page.locator("#download")).to_be_disabled()
+    alone = ask(page, follow_up)
+    expect(alone.locator(".searched-for .query")).to_have_text(follow_up)
 
 
 @pytest.mark.browser
@@ -326,7 +337,7 @@ def bulk_jsonl(path: Path, n: int) -> Path:
         text = " ".join(
             f"The {town} council met on day {d} to discuss road {i * 7 + d} and the library "
             f"budget of {i * 1000 + d} dollars; residents asked about bus route {d + i}."
-            for d in range(8)
+            for d in range(4)
         )
         record = {"id": f"bulk-{i}", "title": f"{town} council notes", "text": text}
         lines.append(json.dumps(record))
