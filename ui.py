@@ -7,7 +7,9 @@ render it; this file only lays out the page and wires events.
 from __future__ import annotations
 
 import argparse
+import html
 import ipaddress
+import re
 import sys
 import tempfile
 import time
@@ -180,7 +182,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
 
     # --- chat ------------------------------------------------------------------------------
 
-    def respond(question: str, turns: list[Turn]) -> Iterator[tuple[Any, ...]]:
+    def respond(question: str, turns: list[Turn], request: gr.Request) -> Iterator[tuple[Any, ...]]:
         question = (question or "").strip()
         if not question:
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
@@ -203,10 +205,17 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             )
             time.sleep(STREAM_PAUSE)
         turns = [*turns, Turn(question, answer)]
-        folder = Path(tempfile.mkdtemp(dir=exports_dir))
+        yield gr.skip(), gr.skip(), turns, gr.update(value=export(turns, request), interactive=True)
+
+    def export(turns: list[Turn], request: gr.Request) -> str:
+        """The conversation as a Markdown file: one per browser session, rewritten each answer."""
+        folder = exports_dir / re.sub(r"\W", "", str(request.session_hash or "anonymous"))
+        folder.mkdir(exist_ok=True)
+        for old in folder.glob("*.md"):
+            old.unlink()
         path = folder / export_name()
         path.write_text(conversation_markdown(turns), encoding="utf-8")
-        yield gr.skip(), gr.skip(), turns, gr.update(value=str(path), interactive=True)
+        return str(path)
 
     def new_conversation() -> tuple[list[Any], list[Turn], Any, str]:
         return [], [], gr.update(value=None, interactive=False), READER_PLACEHOLDER
@@ -235,7 +244,11 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         def step(done: int, total: int, what: str) -> None:
             progress(done / total if total else 1.0, desc=what)
 
-        report = add_with_progress(assistant, staged.paths, step)
+        try:
+            report = add_with_progress(assistant, staged.paths, step)
+        except Exception as e:  # e.g. the data directory became unwritable
+            failed = f'<p class="ingest-summary">Could not add the files: {html.escape(str(e))}</p>'
+            return failed, gr.skip(), *refresh()
         report = IngestReport(staged.refused + report.results)
         return ingest_html(report), None, *refresh()
 
@@ -261,7 +274,10 @@ def build_app(assistant: Assistant) -> gr.Blocks:
     # --- the page --------------------------------------------------------------------------
 
     limit = human_size(settings.max_upload_bytes)
-    with gr.Blocks(title="News assistant", analytics_enabled=False) as app:
+    # Gradio's cache (uploads, downloads) is swept hourly of files older than a day.
+    with gr.Blocks(
+        title="News assistant", analytics_enabled=False, delete_cache=(3600, 24 * 3600)
+    ) as app:
         turns = gr.State([])
         title = gr.Markdown(elem_id="header")
         with gr.Row(equal_height=False, elem_id="main"):
