@@ -61,16 +61,21 @@ def _assistant(ctx: click.Context) -> Any:
     envvar="ASSISTANT_DATA_DIR",
     help="Where the store lives (default: ./data).",
 )
+@click.option(
+    "--chroma-url",
+    envvar="ASSISTANT_CHROMA_URL",
+    help="Use the Chroma server at this URL (http://host:port) instead of the embedded store.",
+)
 @click.version_option(package_name="news-assistant")
 @click.pass_context
-def cli(ctx: click.Context, data_dir: Path | None) -> None:
+def cli(ctx: click.Context, data_dir: Path | None, chroma_url: str | None) -> None:
     """Ask questions of a news-article collection; answers are exact, cited quotes."""
     go_offline()
     obj = ctx.ensure_object(dict)
     overrides: dict[str, Any] = {"data_dir": data_dir} if data_dir else {}
-    obj["settings"] = obj.get("settings") or Settings(**overrides)
-    if data_dir and obj["settings"].data_dir != data_dir:
-        obj["settings"] = obj["settings"].model_copy(update=overrides)
+    if chroma_url:
+        overrides["chroma_url"] = chroma_url
+    obj["settings"] = (obj.get("settings") or Settings()).model_copy(update=overrides)
 
 
 @cli.command()

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = PROJECT_DIR / "data"
     collection: str = "articles"
+    # A Chroma server (http://host:port) instead of the embedded store under data_dir.
+    chroma_url: str | None = None
 
     # Chunking: runs of whole sentences up to this many characters.
     chunk_chars: int = 800

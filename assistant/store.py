@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from assistant.articles import Article
 from assistant.chunking import Chunk
@@ -82,6 +83,30 @@ def _row_to_article(row: sqlite3.Row) -> Article:
     )
 
 
+def _chroma_client(settings: Settings, folder: Path) -> Any:
+    """A client for the configured Chroma server, or the embedded store in the data directory."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False)
+    if not settings.chroma_url:
+        return chromadb.PersistentClient(path=str(folder / "chroma"), settings=chroma_settings)
+    url = urlsplit(settings.chroma_url)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise StoreError(
+            f"ASSISTANT_CHROMA_URL={settings.chroma_url!r} is not an http(s)://host:port URL"
+        )
+    try:
+        return chromadb.HttpClient(
+            host=url.hostname,
+            port=url.port or (443 if url.scheme == "https" else 8000),
+            ssl=url.scheme == "https",
+            settings=chroma_settings,
+        )
+    except Exception as e:  # chromadb raises bare ValueError/ConnectError when unreachable
+        raise StoreError(f"cannot reach the Chroma server at {settings.chroma_url} ({e})") from e
+
+
 class Store:
     """Articles, their chunks, and the two indexes over them, kept in one data directory."""
 
@@ -115,14 +140,9 @@ class Store:
     @property
     def vectors(self) -> Any:
         if self._vectors is None:
-            import chromadb
-            from chromadb.config import Settings as ChromaSettings
             from langchain_chroma import Chroma
 
-            client = self._client or chromadb.PersistentClient(
-                path=str(self._folder / "chroma"),
-                settings=ChromaSettings(anonymized_telemetry=False),
-            )
+            client = self._client or _chroma_client(self.settings, self._folder)
             self._vectors = Chroma(
                 collection_name=self.settings.collection,
                 embedding_function=self.embedder,  # type: ignore[arg-type]
