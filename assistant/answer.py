@@ -63,6 +63,7 @@ class _Sentence:
 
 
 ABSTAIN_TEXT = "The articles don't answer this question."
+WEAK_TEXT = "The evidence is weak: these passages may not answer the question."
 
 
 def verify(citation: Citation, article: Article) -> None:
@@ -80,10 +81,13 @@ def source_line(c: Citation) -> str:
     return line + (f" <{c.url}>" if c.url else "")
 
 
-def render(citations: Sequence[Citation], sources: Sequence[Citation]) -> str:
+def render(
+    citations: Sequence[Citation], sources: Sequence[Citation], notice: str | None = None
+) -> str:
     """The answer text: each quote followed by its citation, then the sources."""
     quotes = [f"“{c.quote}” [{c.n}]" for c in citations]
-    return "\n\n".join(quotes) + "\n\nSources:\n" + "\n".join(source_line(s) for s in sources)
+    text = "\n\n".join(quotes) + "\n\nSources:\n" + "\n".join(source_line(s) for s in sources)
+    return f"{notice}\n\n{text}" if notice else text
 
 
 class Composer:
@@ -113,7 +117,12 @@ class Composer:
                 if start >= p.start and end <= p.end and (p.article_id, start) not in seen:
                     seen.add((p.article_id, start))
                     out.append(_Sentence(p.article_id, start, end, index, rank))
-        return out
+        long_enough = [
+            s
+            for s in out
+            if len(texts[s.article_id][s.start : s.end].split()) >= self.settings.min_quote_words
+        ]
+        return long_enough or out
 
     def score(
         self,
@@ -124,19 +133,26 @@ class Composer:
     ) -> list[_Sentence]:
         """Each sentence scored by meaning (cosine) and by the question's rare words it has.
 
-        A sentence is read with its headline, as it was indexed: "the final" in a story
-        headlined "Rovers win the Northern Cup final" is about the Northern Cup.
+        Sentences are first ranked by shared rare words (cheap), and only the best few are
+        embedded. A sentence is read with its headline, as chunks are indexed: "the final" in
+        a story headlined "Rovers win the Northern Cup final" is about the Northern Cup.
         """
         bodies = [index_text(articles[s.article_id].title, _text(articles, s)) for s in sentences]
-        vectors = self._embed(bodies)
         weights = self._term_weights([question, *bodies])
-        q_terms, s_terms = weights[0], weights[1:]
+        q_terms = weights[0]
         total = sum(q_terms.values()) or 1.0
+        overlaps = [
+            sum(w for t, w in q_terms.items() if t in terms) / total for terms in weights[1:]
+        ]
+        order = sorted(range(len(sentences)), key=lambda i: (-overlaps[i], sentences[i].rank))
+        keep = order[: self.settings.sentence_candidates]
+        vectors = self._embed([bodies[i] for i in keep])
+        w = self.settings.cosine_weight
         scored = []
-        for s, vec, terms in zip(sentences, vectors, s_terms, strict=True):
+        for i, vec in zip(keep, vectors, strict=True):
             cosine = sum(a * b for a, b in zip(q_vector, vec, strict=True))
-            overlap = sum(w for t, w in q_terms.items() if t in terms) / total
-            value = 0.5 * cosine + 0.5 * overlap - 0.01 * s.rank
+            s = sentences[i]
+            value = w * cosine + (1 - w) * overlaps[i]
             scored.append(_Sentence(s.article_id, s.start, s.end, s.index, s.rank, value))
         return sorted(scored, key=lambda s: -s.score)
 
@@ -177,6 +193,7 @@ class Composer:
         confidence = scored[0].score if scored else 0.0
         if confidence < self.settings.min_confidence:
             return self.abstain(question, searched_for, passages, confidence)
+        notice = WEAK_TEXT if confidence < self.settings.weak_confidence else None
         numbers: dict[str, int] = {}
         citations = []
         for s in self.pick(scored, texts):
@@ -199,12 +216,13 @@ class Composer:
         return Answer(
             question=question,
             searched_for=searched_for,
-            text=render(citations, sources),
+            text=render(citations, sources, notice),
             citations=tuple(citations),
             passages=tuple(passages),
             abstained=False,
             confidence=confidence,
             sources=sources,
+            notice=notice,
         )
 
     def abstain(

@@ -48,9 +48,15 @@ class Settings(BaseSettings):
     keyword_weight: float = 1.0
 
     # Answers.
-    max_quotes: int = 3
-    quote_passages: int = 6
-    min_confidence: float = 0.45
+    max_quotes: int = 4
+    quote_passages: int = 6  # quotes come from the sentences of this many best passages
+    sentence_candidates: int = 16  # of which this many, best by shared words, are embedded
+    min_quote_words: int = 6  # shorter lines (subheads, datelines) are not quoted
+    cosine_weight: float = 0.7  # sentence score: this much meaning, the rest shared rare words
+    # Tuned on the dev questions (bench/tune.py): below min_confidence the assistant abstains;
+    # below weak_confidence it answers but says the evidence is weak.
+    min_confidence: float = 0.35
+    weak_confidence: float = 0.44
 
     # Ingestion.
     embed_batch_size: int = 16
