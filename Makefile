@@ -32,7 +32,9 @@ run: install
 	$(VENV)/bin/assistant add corpus/
 	$(VENV)/bin/assistant ui
 
-chat: run
+chat: install
+	$(VENV)/bin/assistant add corpus/
+	$(VENV)/bin/assistant chat
 
 test: install /usr/bin/chromium
 	$(PY) -m pytest -q

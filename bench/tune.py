@@ -43,21 +43,41 @@ def features(data_dir: Path, questions: list[dict]) -> list[dict]:
         sentences = composer.candidates(passages, texts)
         bodies = [texts[s.article_id][s.start : s.end] for s in sentences]
         vecs = assistant.embedder.embed_documents(
-            [index_text(articles[s.article_id].title, b) for s, b in zip(sentences, bodies)]
+            [
+                index_text(articles[s.article_id].title, b)
+                for s, b in zip(sentences, bodies, strict=False)
+            ]
         )
         weights = assistant.store.term_weights([query, *bodies])
         q_terms = weights[0]
         total = sum(q_terms.values()) or 1.0
         cands = []
-        for s, body, vec, terms in zip(sentences, bodies, vecs, weights[1:]):
-            cos = sum(a * b for a, b in zip(vector, vec))
+        for s, body, vec, terms in zip(sentences, bodies, vecs, weights[1:], strict=False):
+            cos = sum(a * b for a, b in zip(vector, vec, strict=False))
             overlap = sum(w for t, w in q_terms.items() if t in terms) / total
-            cands.append({"rank": s.rank, "cos": cos, "overlap": overlap, "text": body,
-                          "article_id": s.article_id, "index": s.index})
-        rows.append({"id": q["id"], "answer": q.get("answer"), "answerable": q["answerable"],
-                     "passages": [p.text for p in passages],
-                     "dense": [p.dense for p in passages], "keyword": [p.keyword for p in passages],
-                     "cands": cands, "q_idf": total, "n_terms": len(q_terms)})
+            cands.append(
+                {
+                    "rank": s.rank,
+                    "cos": cos,
+                    "overlap": overlap,
+                    "text": body,
+                    "article_id": s.article_id,
+                    "index": s.index,
+                }
+            )
+        rows.append(
+            {
+                "id": q["id"],
+                "answer": q.get("answer"),
+                "answerable": q["answerable"],
+                "passages": [p.text for p in passages],
+                "dense": [p.dense for p in passages],
+                "keyword": [p.keyword for p in passages],
+                "cands": cands,
+                "q_idf": total,
+                "n_terms": len(q_terms),
+            }
+        )
         if i % 25 == 0:
             print(f"{i}/{len(questions)}", file=sys.stderr)
     return rows
@@ -131,8 +151,10 @@ def grid_search(rows, scorer) -> None:
                 hits = sum(h for _, h, ans in res if ans) / sum(1 for r in rows if r["answerable"])
                 table.append((an, qar, a, b, c, t, fa, hits))
     for an, qar, a, b, c, t, fa, hits in sorted(table, reverse=True)[:25]:
-        print(f"{a:.2f} {b:.2f} {c:.2f} | {t:.3f} null {an:.3f} false {fa:.3f} "
-              f"qar {qar:.3f} (no abstain qar {hits:.3f})")
+        print(
+            f"{a:.2f} {b:.2f} {c:.2f} | {t:.3f} null {an:.3f} false {fa:.3f} "
+            f"qar {qar:.3f} (no abstain qar {hits:.3f})"
+        )
 
 
 if __name__ == "__main__":
