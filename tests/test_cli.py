@@ -126,3 +126,13 @@ def test_ask_needs_a_question_or_a_batch(run):
     out = run("ask")
     assert out.exit_code == 2
     assert "give either a QUESTION or --batch FILE" in out.output
+
+
+def test_a_damaged_store_is_a_clear_message_not_a_traceback(run, data_dir: Path):
+    data_dir.mkdir(parents=True)
+    (data_dir / "articles.sqlite3").write_bytes(b"this is not a database" * 100)
+    out = run("list")
+    assert out.exit_code == 1
+    assert "the article database cannot be opened" in out.stderr
+    assert str(data_dir) in out.stderr
+    assert "Traceback" not in out.output
