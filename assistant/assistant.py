@@ -20,9 +20,6 @@ from assistant.store import ArticleInfo, Pending, Store
 
 Progress = Callable[[int, int, str], None]  # (done, total, name)
 
-# Chunks embedded per write; bigger batches embed faster, smaller ones lose less on a crash.
-WRITE_BATCH_CHUNKS = 256
-
 
 @dataclass(frozen=True)
 class IngestResult:
@@ -159,7 +156,7 @@ class Assistant:
                 else:
                     batch.append(result)
                     in_batch[item.id] = item.content_hash
-                    if sum(len(p.chunks) for _, p, _ in batch) >= WRITE_BATCH_CHUNKS:
+                    if sum(len(p.chunks) for _, p, _ in batch) >= self.settings.write_batch_chunks:
                         flush()
             if progress:
                 progress(done, len(loaded), name)

@@ -250,3 +250,7 @@ def ui(ctx: click.Context, host: str | None, port: int | None) -> None:
 
 def main() -> None:
     cli(obj={})
+
+
+if __name__ == "__main__":
+    main()

@@ -60,6 +60,8 @@ class Settings(BaseSettings):
 
     # Ingestion.
     embed_batch_size: int = 16
+    # Chunks embedded per write: bigger batches embed faster, smaller ones lose less to a crash.
+    write_batch_chunks: int = 256
     max_file_bytes: int = 50_000_000
     max_article_chars: int = 2_000_000
 
