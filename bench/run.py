@@ -723,10 +723,10 @@ def markdown_table(rows: list[list[str]]) -> str:
 def header_line(meta: dict[str, Any]) -> str:
     """Date, machine, commit and data of the run, on one line."""
     m = meta["machine"]
+    load = f"1-min load {m['load_avg'][0]} at start, {meta['load_avg_end'][0]} at end"
     return (
         f"**{meta['date']}** · {m['cores']} cores, {m['ram_gib']} GiB RAM, {m['cpu']} "
-        f"(load {' / '.join(map(str, m['load_avg']))} at start) · commit `{meta['commit']}` · "
-        f"{meta['inputs']}"
+        f"({load}) · commit `{meta['commit']}` · {meta['inputs']}"
     )
 
 
@@ -829,7 +829,7 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = CACHE / "runs" / now.strftime("%Y%m%dT%H%M%SZ")
     run_dir.mkdir(parents=True, exist_ok=True)
     inputs = prepare_inputs(args, run_dir)
-    meta = {
+    meta: dict[str, Any] = {
         "date": now.strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine_info(),
         "commit": git_commit(),
