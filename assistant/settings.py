@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     # Answers.
     max_quotes: int = 4
     quote_passages: int = 6  # quotes come from the sentences of this many best passages
-    sentence_candidates: int = 16  # of which this many, best by shared words, are embedded
+    sentence_candidates: int = 8  # of which this many, best by shared words, are embedded
     min_quote_words: int = 6  # shorter lines (subheads, datelines) are not quoted
     cosine_weight: float = 0.7  # sentence score: this much meaning, the rest shared rare words
     # Tuned on the dev questions (bench/tune.py): below min_confidence the assistant abstains;
