@@ -41,7 +41,8 @@ def _ends_sentence(text: str, dot_start: int, dot_end: int) -> bool:
         return False
     if text[dot_start] != ".":
         return True
-    word = _WORD_BEFORE.search(text, 0, dot_start + 1)
+    # Look back a short window only: searching from the text's start is quadratic.
+    word = _WORD_BEFORE.search(text, max(0, dot_start - 40), dot_start + 1)
     if word is None:
         return True
     token = word.group(1).lstrip("\"'“‘([«")

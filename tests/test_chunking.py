@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -112,3 +114,13 @@ def test_every_chunk_is_the_text_at_its_offsets(text: str, max_chars: int, overl
     for chunk in chunk_article("x", text, max_chars, overlap):
         assert text[chunk.start : chunk.end] == chunk.text
         assert len(chunk.text) <= max_chars
+
+
+def test_long_articles_split_in_linear_time() -> None:
+    # Looking back for an abbreviation from the text's start made this quadratic (seconds).
+    text = "Mr. Smith went to Washington. " * 20000  # 600,000 characters
+    started = time.perf_counter()
+    spans = sentence_spans(text)
+    elapsed = time.perf_counter() - started
+    assert len(spans) == 20000
+    assert elapsed < 5, f"sentence splitting took {elapsed:.1f} s"
