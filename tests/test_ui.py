@@ -318,7 +318,13 @@ def test_malicious_article_is_shown_as_text(app: Page, served: Served) -> None:
     expect(text).to_contain_text("${window.__pwned=1} and {{constructor}}")
     assert reader.locator("script, img, b").count() == 0
     mark = reader_mark(page).text_content() or ""
-    assert mark and mark in MALICIOUS_TEXT
+    # The highlight is the stored (cleaned) text, where the pasted lines became paragraphs.
+    stored = next(
+        served.assistant.get(a.id)
+        for a in served.assistant.list_articles()
+        if a.title == MALICIOUS_TITLE
+    )
+    assert stored is not None and mark and mark in stored.text
     # Also in the chat's quote and in the corpus list, the markup is text.
     expect(page.locator("#chat img")).to_have_count(0)
     open_tab(page, "Corpus")
