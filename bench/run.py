@@ -17,13 +17,9 @@ from __future__ import annotations
 import os
 
 # Before any import that could reach the network: everything must stay on this machine.
-OFFLINE_ENV = {
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "HF_HUB_DISABLE_TELEMETRY": "1",
-    "ANONYMIZED_TELEMETRY": "False",
-    "TOKENIZERS_PARALLELISM": "false",
-}
+# The package's own list, so the benchmark runs under exactly the app's offline settings.
+from assistant.settings import OFFLINE_ENV
+
 os.environ.update(OFFLINE_ENV)
 
 import argparse
