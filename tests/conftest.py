@@ -13,7 +13,7 @@ from assistant.settings import go_offline
 go_offline()  # before any library that could reach the network is imported
 
 from assistant.assistant import Assistant  # noqa: E402
-from assistant.embeddings import LocalEmbedder  # noqa: E402
+from assistant.embeddings import ModelEmbedder  # noqa: E402
 from assistant.settings import PROJECT_DIR, Settings  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
@@ -22,9 +22,10 @@ SAMPLE = PROJECT_DIR / "corpus" / "musk-putin-contact.txt"
 
 
 @pytest.fixture(scope="session")
-def embedder() -> LocalEmbedder:
+def embedder() -> ModelEmbedder:
     """The real all-MiniLM-L6-v2, loaded once for the whole session."""
-    model = LocalEmbedder()
+    defaults = Settings()
+    model = ModelEmbedder(defaults.embedding_engine, defaults.cache_dir)
     model.embed_query("warm up")
     return model
 
@@ -44,7 +45,7 @@ def settings(data_dir: Path) -> Settings:
 
 
 @pytest.fixture
-def assistant(settings: Settings, embedder: LocalEmbedder) -> Iterator[Assistant]:
+def assistant(settings: Settings, embedder: ModelEmbedder) -> Iterator[Assistant]:
     a = Assistant(settings, embedder=embedder)
     yield a
     a.close()

@@ -9,11 +9,11 @@ import pytest
 from click.testing import CliRunner, Result
 
 from assistant.cli import cli
-from assistant.embeddings import LocalEmbedder
+from assistant.embeddings import ModelEmbedder
 
 
 @pytest.fixture
-def run(embedder: LocalEmbedder, data_dir: Path):
+def run(embedder: ModelEmbedder, data_dir: Path):
     def invoke(*args: str, input: str | None = None) -> Result:
         # A fresh context per call, as in a real shell; only the loaded model is shared.
         return CliRunner().invoke(cli, list(args), obj={"embedder": embedder}, input=input)

@@ -16,7 +16,7 @@ from ui_server import CHROMIUM, CHROMIUM_ARGS, free_port, load_ui, outbound_watc
 
 from assistant.assistant import Assistant, standalone_query
 from assistant.conversation import md_escape
-from assistant.embeddings import LocalEmbedder
+from assistant.embeddings import ModelEmbedder
 from assistant.settings import PROJECT_DIR, Settings
 
 ARTICLES = Path(__file__).parent / "data" / "articles"
@@ -61,7 +61,7 @@ def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]
 
 
 @pytest.fixture(scope="module")
-def served(embedder: LocalEmbedder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+def served(embedder: ModelEmbedder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """The real app on a free port, over the test articles and the sample article."""
     ui = load_ui()
     settings = Settings(data_dir=tmp_path_factory.mktemp("ui-data"), max_upload_bytes=UPLOAD_LIMIT)

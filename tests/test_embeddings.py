@@ -1,0 +1,67 @@
+"""The ONNX engine: exported from the packaged weights, same vectors as sentence-transformers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant.embeddings import (
+    LocalEmbedder,
+    ModelEmbedder,
+    OnnxEmbedder,
+    export_onnx,
+    load_embedder,
+    model_path,
+)
+
+TEXTS = [
+    "The C.E.O. said the merger would close in March.",
+    "Short.",
+    "A much longer passage about the central bank, which raised interest rates again on "
+    "Wednesday, citing inflation that has stayed stubbornly above its target for two years. " * 8,
+    "",
+]
+
+
+@pytest.fixture(scope="module")
+def torch_model() -> LocalEmbedder:
+    return LocalEmbedder()
+
+
+def test_export_gives_the_same_vectors_as_torch(tmp_path: Path, torch_model: LocalEmbedder):
+    target = tmp_path / "model.onnx"
+    export_onnx(model_path(), target)
+    onnx = OnnxEmbedder.from_file(target, model_path(), batch_size=2)
+    got = np.array(onnx.embed_documents(TEXTS))
+    want = np.array(torch_model.embed_documents(TEXTS))
+    assert got.shape == want.shape == (len(TEXTS), 384)
+    # Same order in, same order out (the engine sorts by length inside).
+    assert np.abs((got * want).sum(axis=1) - 1).max() < 1e-5
+    assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+    assert np.dot(onnx.embed_query(TEXTS[0]), want[0]) > 0.99999
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_the_session_embedder_matches_torch(embedder: ModelEmbedder, torch_model: LocalEmbedder):
+    got = np.array(embedder.embed_documents(TEXTS[:3]))
+    want = np.array(torch_model.embed_documents(TEXTS[:3]))
+    assert np.abs((got * want).sum(axis=1) - 1).max() < 1e-5
+
+
+def test_falls_back_to_torch_when_the_cache_is_unusable(tmp_path: Path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder should be")
+    assert isinstance(load_embedder("onnx", blocker / "cache"), LocalEmbedder)
+
+
+def test_torch_engine_on_request(tmp_path: Path):
+    assert isinstance(load_embedder("torch", tmp_path), LocalEmbedder)
+    assert not any(tmp_path.iterdir())  # nothing exported
+
+
+def test_the_model_is_loaded_only_when_first_used(tmp_path: Path):
+    lazy = ModelEmbedder("onnx", tmp_path / "cache")
+    assert lazy.embed_documents([]) == []
+    assert not (tmp_path / "cache").exists()
