@@ -9,7 +9,7 @@ from rapidfuzz import fuzz
 
 from assistant.articles import Article
 from assistant.chunking import sentence_spans
-from assistant.retrieval import Passage
+from assistant.retrieval import Outlet, Passage
 from assistant.settings import Settings
 from assistant.store import index_text
 
@@ -27,6 +27,7 @@ class Citation:
     quote: str
     start: int
     end: int
+    also_in: tuple[Outlet, ...] = ()  # the same story in other outlets (near-duplicates)
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,14 @@ def source_line(c: Citation) -> str:
     """`[n] Title — Source, date <url>` for the sources list."""
     details = ", ".join(x for x in (c.source, (c.published or "")[:10]) if x)
     line = f"[{c.n}] {c.title}" + (f" — {details}" if details else "")
-    return line + (f" <{c.url}>" if c.url else "")
+    line += f" <{c.url}>" if c.url else ""
+    if c.also_in:
+        others = [
+            " ".join(x for x in (o.source or o.title, (o.published or "")[:10]) if x)
+            for o in c.also_in
+        ]
+        line += f" (also in: {'; '.join(others)})"
+    return line
 
 
 def render(
@@ -195,6 +203,7 @@ class Composer:
             return self.abstain(question, searched_for, passages, confidence)
         notice = WEAK_TEXT if confidence < self.settings.weak_confidence else None
         numbers: dict[str, int] = {}
+        also_in = {p.article_id: p.also_in for p in passages}
         citations = []
         for s in self.pick(scored, texts):
             n = numbers.setdefault(s.article_id, len(numbers) + 1)
@@ -209,6 +218,7 @@ class Composer:
                 a.text[s.start : s.end],
                 s.start,
                 s.end,
+                also_in.get(a.id, ()),
             )
             verify(citation, a)
             citations.append(citation)

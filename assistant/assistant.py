@@ -30,6 +30,7 @@ class IngestResult:
     article_id: str | None = None
     title: str | None = None
     reason: str | None = None
+    duplicate_of: str | None = None  # a near-duplicate of this stored article (same story)
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,9 @@ class IngestReport:
 
     def summary(self) -> str:
         counts = [f"{self.count(s)} {s}" for s in ("added", "unchanged", "replaced", "failed")]
+        repeats = sum(1 for r in self.results if r.duplicate_of)
+        if repeats:
+            counts.append(f"{repeats} near-duplicate{'s' if repeats > 1 else ''} of stored stories")
         return ", ".join(counts)
 
 
@@ -133,9 +137,15 @@ class Assistant:
 
         def flush() -> None:
             try:
-                self.store.write([pending for _, pending, _ in batch])
+                repeats = self.store.write([pending for _, pending, _ in batch])
                 results.extend(
-                    IngestResult(name, status, p.article.id, p.article.title)
+                    IngestResult(
+                        name,
+                        status,
+                        p.article.id,
+                        p.article.title,
+                        duplicate_of=repeats.get(p.article.id),
+                    )
                     for name, p, status in batch
                 )
             except Exception as e:  # the store refused the batch: report, keep going

@@ -102,6 +102,13 @@ def add(ctx: click.Context, paths: tuple[Path, ...], quiet: bool) -> None:
         bar.close()
     for result in report.failed:
         click.echo(f"failed: {result.name}: {result.reason}", err=True)
+    for result in report.results:
+        if result.duplicate_of:
+            click.echo(
+                f"near-duplicate: {result.name} ({result.article_id}) repeats article "
+                f"{result.duplicate_of}; answers cite one and list the other",
+                err=True,
+            )
     click.echo(report.summary())
     if report.failed:
         ctx.exit(1)

@@ -126,6 +126,17 @@ def source_html(c: Citation) -> str:
     if url:
         link = f'<a href="{escape(url)}" target="_blank" rel="noopener noreferrer">original ↗</a>'
         line += f" · {link}"
+    if c.also_in:
+        outlets = []
+        for o in c.also_in:
+            label = escape(_details(o.source, o.published) or o.title)
+            o_url = safe_url(o.url)
+            outlets.append(
+                f'<a href="{escape(o_url)}" target="_blank" rel="noopener noreferrer">{label}</a>'
+                if o_url
+                else label
+            )
+        line += f' <span class="also-in">(same story also in: {"; ".join(outlets)})</span>'
     return f'<div class="source">{line}</div>'
 
 

@@ -5,8 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from assistant.articles import Article
+from assistant.chunking import Chunk
 from assistant.settings import Settings
 from assistant.store import Store
+
+
+@dataclass(frozen=True)
+class Outlet:
+    """Another article carrying the same story (a near-duplicate), listed with a passage."""
+
+    article_id: str
+    title: str
+    source: str | None
+    url: str | None
+    published: str | None
 
 
 @dataclass(frozen=True)
@@ -25,6 +37,7 @@ class Passage:
     source: str | None
     url: str | None
     published: str | None
+    also_in: tuple[Outlet, ...] = ()  # near-duplicates of the article, answered through this one
 
 
 def reciprocal_rank_fusion(
@@ -63,10 +76,12 @@ class HybridRetriever:
             [[cid for cid, _ in dense], [cid for cid, _ in keyword]],
             [self.settings.dense_weight, self.settings.keyword_weight],
             self.settings.rrf_k,
-        )[:k]
+        )
+        fused, groups = self._one_per_story(fused, chunks, k)
         dense_scores, keyword_scores = dict(dense), dict(keyword)
         articles: dict[str, Article] = self.store.articles(
-            chunks[cid].article_id for cid, _ in fused
+            [chunks[cid].article_id for cid, _ in fused]
+            + [m for members in groups.values() for m in members]
         )
         passages = []
         for cid, score in fused:
@@ -86,6 +101,27 @@ class HybridRetriever:
                     source=article.source,
                     url=article.url,
                     published=article.published,
+                    also_in=tuple(
+                        Outlet(o.id, o.title, o.source, o.url, o.published)
+                        for o in (articles.get(m) for m in groups.get(chunk.article_id, ()))
+                        if o is not None and o.id != chunk.article_id
+                    ),
                 )
             )
         return passages
+
+    def _one_per_story(
+        self, fused: list[tuple[str, float]], chunks: dict[str, Chunk], k: int
+    ) -> tuple[list[tuple[str, float]], dict[str, list[str]]]:
+        """The best k chunks, taking a story run by several outlets from its best-ranked copy."""
+        groups = self.store.duplicate_groups(chunks[cid].article_id for cid, _ in fused)
+        chosen: dict[str, str] = {}  # group -> the article that answers for it
+        kept = []
+        for cid, score in fused:
+            article_id = chunks[cid].article_id
+            group = groups[article_id][0] if article_id in groups else article_id
+            if chosen.setdefault(group, article_id) == article_id:
+                kept.append((cid, score))
+                if len(kept) == k:
+                    break
+        return kept, {a: groups[a] for a in chosen.values() if a in groups}

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     embed_batch_size: int = 16
     # Chunks embedded per write: bigger batches embed faster, smaller ones lose less to a crash.
     write_batch_chunks: int = 256
+    # Articles whose 5-word shingles overlap this much (MinHash estimate of Jaccard) are one
+    # story run by several outlets: it is answered once, with the other outlets listed.
+    duplicate_threshold: float = 0.8
     max_file_bytes: int = 50_000_000
     max_article_chars: int = 2_000_000
 

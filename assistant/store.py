@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from assistant.articles import Article
 from assistant.chunking import Chunk
+from assistant.duplicates import NearDuplicates
 from assistant.embeddings import Embedder
 from assistant.keywords import KeywordIndex
 from assistant.settings import Settings
@@ -122,6 +123,7 @@ class Store:
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_SCHEMA)
+            self._duplicates = NearDuplicates(self._db, settings.duplicate_threshold)
         except sqlite3.DatabaseError as e:
             raise StoreError(
                 f"{folder}: the article database cannot be opened ({e}); "
@@ -223,6 +225,11 @@ class Store:
             for r in rows
         }
 
+    def duplicate_groups(self, article_ids: Iterable[str]) -> dict[str, list[str]]:
+        """For articles that have near-duplicates: their group's members, the first stored first."""
+        with self._lock:
+            return self._duplicates.groups(article_ids)
+
     def status(self, article: Article) -> tuple[str, tuple[str, ...]]:
         """'unchanged', 'new' or 'replaced', with the ids of the articles it replaces."""
         with self._lock:
@@ -248,10 +255,13 @@ class Store:
             ids.update(r[0] for r in rows)
         return ids
 
-    def write(self, batch: Sequence[Pending]) -> None:
-        """Embed and store a batch of articles, replacing what each replaces."""
+    def write(self, batch: Sequence[Pending]) -> dict[str, str]:
+        """Embed and store a batch of articles, replacing what each replaces.
+
+        Returns the near-duplicates found: article id -> the article it repeats.
+        """
         if not batch:
-            return
+            return {}
         texts, metadatas, ids = [], [], []
         for item in batch:
             for chunk in item.chunks:
@@ -261,9 +271,12 @@ class Store:
         if ids:
             self.vectors.add_texts(texts, metadatas=metadatas, ids=ids)
         now = datetime.now(UTC).isoformat(timespec="seconds")
+        repeats: dict[str, str] = {}
         with self._lock, self._db:
+            self._duplicates.sync(self.generation)
             old_ids = {old for item in batch for old in item.replaces}
             stale = self._chunk_ids_of(old_ids) - set(ids)
+            self._duplicates.forget(old_ids - {item.article.id for item in batch})
             for old in old_ids:
                 self._db.execute("DELETE FROM chunks WHERE article_id=?", (old,))
                 self._db.execute("DELETE FROM articles WHERE id=?", (old,))
@@ -289,9 +302,14 @@ class Store:
                     'INSERT INTO chunks (id, article_id, ordinal, start, "end") VALUES (?,?,?,?,?)',
                     [(c.id, c.article_id, c.ordinal, c.start, c.end) for c in item.chunks],
                 )
+                canonical = self._duplicates.assign(a.id, a.text)
+                if canonical:
+                    repeats[a.id] = canonical
             self._bump_generation()
+            self._duplicates.synced(self.generation)
         if stale:
             self.vectors.delete(ids=sorted(stale))
+        return repeats
 
     def delete(self, article_ids: Iterable[str]) -> list[str]:
         """Delete articles with their chunks and vectors; returns the ids that existed."""
@@ -301,6 +319,7 @@ class Store:
             for article_id in existing:
                 self._db.execute("DELETE FROM chunks WHERE article_id=?", (article_id,))
                 self._db.execute("DELETE FROM articles WHERE id=?", (article_id,))
+            self._duplicates.forget(existing)
             if existing:
                 self._bump_generation()
         if chunk_ids:

@@ -345,3 +345,21 @@ def test_add_with_progress_reports_reading_then_indexing(
     assert steps[-1] == (7, 7, "Done")
     again = add_with_progress(assistant, paths)
     assert again.count("unchanged") == 6
+
+
+@pytest.mark.parametrize("hostile", HOSTILE)
+def test_other_outlets_of_a_story_are_listed_and_escaped(hostile: str) -> None:
+    from assistant.conversation import source_html
+    from assistant.retrieval import Outlet
+
+    outlets = (
+        Outlet("b", "Same story", hostile, "javascript:alert(1)", "2026-03-02"),
+        Outlet("c", hostile, None, "https://wire.example/x", None),
+    )
+    c = Citation(1, "a", "Title", "paper.example", None, None, "q", 0, 1, outlets)
+    line = source_html(c)
+    assert "same story also in:" in line
+    assert "<script" not in line and "onerror=" not in line.replace("onerror=&quot;", "")
+    assert 'href="javascript:' not in line
+    assert 'href="https://wire.example/x"' in line
+    assert html.escape(hostile, quote=False) in line or html.escape(hostile) in line
