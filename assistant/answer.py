@@ -164,11 +164,15 @@ class Composer:
             scored.append(_Sentence(s.article_id, s.start, s.end, s.index, s.rank, value))
         return sorted(scored, key=lambda s: -s.score)
 
+    def _floor(self, scored: list[_Sentence]) -> float:
+        """Sentences scoring below this share of the best one are not quoted."""
+        return self.settings.quote_score_ratio * scored[0].score
+
     def pick(self, scored: list[_Sentence], texts: dict[str, str]) -> list[_Sentence]:
         """The best sentences, without near-duplicates, adjacent ones of an article joined."""
         chosen: list[_Sentence] = []
         for s in scored:
-            if len(chosen) >= self.settings.max_quotes or s.score < 0.75 * scored[0].score:
+            if len(chosen) >= self.settings.max_quotes or s.score < self._floor(scored):
                 break
             body = texts[s.article_id][s.start : s.end]
             if any(fuzz.ratio(body, texts[c.article_id][c.start : c.end]) > 85 for c in chosen):

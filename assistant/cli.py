@@ -97,9 +97,17 @@ def add(ctx: click.Context, paths: tuple[Path, ...], quiet: bool) -> None:
             bar = tqdm(total=total, unit="article", file=sys.stderr, dynamic_ncols=True)
         bar.update(done - bar.n)
 
-    report = assistant.add(paths, progress=progress)
-    if bar is not None:
-        bar.close()
+    try:
+        report = assistant.add(paths, progress=progress)
+    except KeyboardInterrupt:
+        # Every batch written so far is complete; a re-run skips those articles as unchanged.
+        raise click.ClickException(
+            "interrupted: the articles stored so far are complete; run the same command again "
+            "to add the rest"
+        ) from None
+    finally:
+        if bar is not None:
+            bar.close()
     for result in report.failed:
         click.echo(f"failed: {result.name}: {result.reason}", err=True)
     for result in report.results:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from assistant.articles import Article
-from assistant.chunking import Chunk
+from assistant.chunking import Chunk, sentence_spans
 from assistant.settings import Settings
 from assistant.store import Store
 
@@ -51,6 +51,45 @@ def reciprocal_rank_fusion(
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
+def _window(spans: list[tuple[int, int]], start: int, end: int, n: int) -> tuple[int, int]:
+    """The span of a chunk widened by `n` sentences on each side (the context of a hit)."""
+    inside = [i for i, (s, e) in enumerate(spans) if s >= start and e <= end]
+    if not inside or n <= 0:
+        return start, end
+    first, last = max(0, inside[0] - n), min(len(spans) - 1, inside[-1] + n)
+    return min(start, spans[first][0]), max(end, spans[last][1])
+
+
+@dataclass
+class _Hit:
+    """A passage being assembled from one or more overlapping chunk hits of an article."""
+
+    article_id: str
+    chunk_id: str  # the best-ranked chunk in it
+    start: int
+    end: int
+    score: float
+    dense: float | None = None
+    keyword: float | None = None
+
+    def see(self, dense: float | None, keyword: float | None) -> None:
+        if dense is not None:
+            self.dense = dense if self.dense is None else max(self.dense, dense)
+        if keyword is not None:
+            self.keyword = keyword if self.keyword is None else max(self.keyword, keyword)
+
+    def join(self, other: _Hit, max_chars: int) -> bool:
+        """Take in a touching hit of the same article, unless the passage would grow too long."""
+        if other.article_id != self.article_id or other.start > self.end or self.start > other.end:
+            return False
+        start, end = min(self.start, other.start), max(self.end, other.end)
+        if end - start > max_chars:
+            return False
+        self.start, self.end = start, end
+        self.see(other.dense, other.keyword)
+        return True
+
+
 class HybridRetriever:
     """Finds the passages for a query from both indexes of a store."""
 
@@ -77,43 +116,63 @@ class HybridRetriever:
             [self.settings.dense_weight, self.settings.keyword_weight],
             self.settings.rrf_k,
         )
-        fused, groups = self._one_per_story(fused, chunks, k)
+        fused, groups = self._one_per_story(fused, chunks)
         dense_scores, keyword_scores = dict(dense), dict(keyword)
         articles: dict[str, Article] = self.store.articles(
             [chunks[cid].article_id for cid, _ in fused]
             + [m for members in groups.values() for m in members]
         )
-        passages = []
+        spans: dict[str, list[tuple[int, int]]] = {}
+        hits: list[_Hit] = []
         for cid, score in fused:
             chunk = chunks[cid]
-            article = articles[chunk.article_id]
-            passages.append(
-                Passage(
-                    article_id=chunk.article_id,
-                    chunk_id=cid,
-                    text=chunk.text,
-                    start=chunk.start,
-                    end=chunk.end,
-                    score=score,
-                    dense=dense_scores.get(cid),
-                    keyword=keyword_scores.get(cid),
-                    title=article.title,
-                    source=article.source,
-                    url=article.url,
-                    published=article.published,
-                    also_in=tuple(
-                        Outlet(o.id, o.title, o.source, o.url, o.published)
-                        for o in (articles.get(m) for m in groups.get(chunk.article_id, ()))
-                        if o is not None and o.id != chunk.article_id
-                    ),
-                )
+            text = articles[chunk.article_id].text
+            if chunk.article_id not in spans:
+                spans[chunk.article_id] = sentence_spans(text)
+            start, end = _window(
+                spans[chunk.article_id], chunk.start, chunk.end, self.settings.passage_window
             )
-        return passages
+            hit = _Hit(chunk.article_id, cid, start, end, score)
+            hit.see(dense_scores.get(cid), keyword_scores.get(cid))
+            # A hit next to or over one already found joins it: one longer passage, one slot.
+            joined = next((h for h in hits if h.join(hit, self.max_passage_chars)), None)
+            if joined is None:
+                if len(hits) == k:
+                    break
+                hits.append(hit)
+        return [self._passage(h, articles, groups) for h in hits]
+
+    @property
+    def max_passage_chars(self) -> int:
+        return 3 * self.settings.chunk_chars
+
+    @staticmethod
+    def _passage(h: _Hit, articles: dict[str, Article], groups: dict[str, list[str]]) -> Passage:
+        article = articles[h.article_id]
+        return Passage(
+            article_id=h.article_id,
+            chunk_id=h.chunk_id,
+            text=article.text[h.start : h.end],
+            start=h.start,
+            end=h.end,
+            score=h.score,
+            dense=h.dense,
+            keyword=h.keyword,
+            title=article.title,
+            source=article.source,
+            url=article.url,
+            published=article.published,
+            also_in=tuple(
+                Outlet(o.id, o.title, o.source, o.url, o.published)
+                for o in (articles.get(m) for m in groups.get(h.article_id, ()))
+                if o is not None and o.id != h.article_id
+            ),
+        )
 
     def _one_per_story(
-        self, fused: list[tuple[str, float]], chunks: dict[str, Chunk], k: int
+        self, fused: list[tuple[str, float]], chunks: dict[str, Chunk]
     ) -> tuple[list[tuple[str, float]], dict[str, list[str]]]:
-        """The best k chunks, taking a story run by several outlets from its best-ranked copy."""
+        """The chunks in rank order, a story run by several outlets taken from its best copy."""
         groups = self.store.duplicate_groups(chunks[cid].article_id for cid, _ in fused)
         chosen: dict[str, str] = {}  # group -> the article that answers for it
         kept = []
@@ -122,6 +181,4 @@ class HybridRetriever:
             group = groups[article_id][0] if article_id in groups else article_id
             if chosen.setdefault(group, article_id) == article_id:
                 kept.append((cid, score))
-                if len(kept) == k:
-                    break
         return kept, {a: groups[a] for a in chosen.values() if a in groups}

@@ -136,3 +136,36 @@ def test_a_damaged_store_is_a_clear_message_not_a_traceback(run, data_dir: Path)
     assert "the article database cannot be opened" in out.stderr
     assert str(data_dir) in out.stderr
     assert "Traceback" not in out.output
+
+
+class CtrlCAfter:
+    """The real model, with the user pressing Ctrl-C during the n-th batch."""
+
+    def __init__(self, model: ModelEmbedder, batches: int) -> None:
+        self.model, self.left = model, batches
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.left -= 1
+        if self.left < 0:
+            raise KeyboardInterrupt
+        return self.model.embed_documents(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.model.embed_query(text)
+
+
+def test_interrupted_add_keeps_whole_articles_and_resumes(
+    embedder: ModelEmbedder, articles_dir: Path, monkeypatch: pytest.MonkeyPatch
+):
+    monkeypatch.setenv("ASSISTANT_WRITE_BATCH_CHUNKS", "1")  # one article per batch
+    runner = CliRunner()
+    stopped = runner.invoke(
+        cli, ["add", "-q", str(articles_dir)], obj={"embedder": CtrlCAfter(embedder, 2)}
+    )
+    assert stopped.exit_code == 1
+    assert "interrupted" in stopped.stderr and "run the same command again" in stopped.stderr
+    resumed = runner.invoke(cli, ["add", "-q", str(articles_dir)], obj={"embedder": embedder})
+    assert resumed.exit_code == 0, resumed.output
+    assert resumed.stdout.strip() == "4 added, 2 unchanged, 0 replaced, 0 failed"
+    listed = runner.invoke(cli, ["list", "--json"], obj={"embedder": embedder})
+    assert len(listed.stdout.splitlines()) == 6
