@@ -14,7 +14,7 @@ from langchain_core.runnables import Runnable, RunnableLambda
 from assistant.answer import Answer, Composer, empty_period
 from assistant.articles import Article, Loaded, LoadError, article_from_text, find_files, load_file
 from assistant.chunking import chunk_article
-from assistant.dates import DateRange, question_period
+from assistant.dates import DateRange, names_period, question_period
 from assistant.embeddings import Embedder, LocalEmbedder
 from assistant.retrieval import HybridRetriever, Passage
 from assistant.settings import Settings
@@ -219,8 +219,8 @@ class Assistant:
         """
         if since or until:
             return DateRange(since, until)
-        if self.settings.question_dates == "off":
-            return None
+        if self.settings.question_dates == "off" or not names_period(question):
+            return None  # and the store's dates are not even read
         as_of = self.settings.as_of or self.store.newest_day()
         named = question_period(question, as_of) if as_of else None
         if named is None:

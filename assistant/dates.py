@@ -242,6 +242,11 @@ _EXPRESSIONS: list[tuple[str, _Resolver]] = [
 _COMPILED = [(re.compile(p, re.IGNORECASE), resolve) for p, resolve in _EXPRESSIONS]
 
 
+def names_period(question: str) -> bool:
+    """Whether the question has an expression of time (cheap: no as-of date needed)."""
+    return any(pattern.search(question) for pattern, _ in _COMPILED)
+
+
 def question_period(question: str, as_of: date) -> DateRange | None:
     """The period a question names, resolved against the as-of date; None if it names none."""
     found: list[tuple[int, DateRange]] = []

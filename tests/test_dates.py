@@ -16,7 +16,14 @@ from assistant.assistant import Assistant
 from assistant.chunking import Chunk
 from assistant.cli import cli
 from assistant.conversation import Turn, answer_markdown, turn_markdown
-from assistant.dates import DateRange, parse_day, period, published_day, question_period
+from assistant.dates import (
+    DateRange,
+    names_period,
+    parse_day,
+    period,
+    published_day,
+    question_period,
+)
 from assistant.embeddings import LocalEmbedder
 from assistant.settings import Settings
 from assistant.store import Store
@@ -149,6 +156,8 @@ def test_question_period(question: str, as_of: date, since: date, until: date | 
 )
 def test_questions_without_a_clear_period_have_none(question: str):
     assert question_period(question, WED) is None
+    if "February 30" not in question:
+        assert not names_period(question)
 
 
 # --- searching within a period ------------------------------------------------------------------
