@@ -33,6 +33,7 @@ from assistant.conversation import (  # noqa: E402
     md_escape,
     parse_cite,
 )
+from assistant.dates import period  # noqa: E402
 from assistant.reader import (  # noqa: E402
     READER_PLACEHOLDER,
     article_html,
@@ -182,7 +183,9 @@ def build_app(assistant: Assistant) -> gr.Blocks:
 
     # --- chat ------------------------------------------------------------------------------
 
-    def respond(question: str, turns: list[Turn], request: gr.Request) -> Iterator[tuple[Any, ...]]:
+    def respond(
+        question: str, turns: list[Turn], since: str, until: str, request: gr.Request
+    ) -> Iterator[tuple[Any, ...]]:
         question = (question or "").strip()
         if not question:
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
@@ -191,7 +194,10 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         pending = {"role": "assistant", "content": "*Searching the articles…*"}
         yield [*messages, pending], "", gr.skip(), gr.skip()
         try:
-            answer = assistant.ask(question, history=[t.question for t in turns])
+            when = period(since, until)
+            answer = assistant.ask(
+                question, history=[t.question for t in turns], since=when.since, until=when.until
+            )
         except Exception as e:  # shown in the chat rather than as a stack trace
             failed = {"role": "assistant", "content": f"**Could not answer:** {md_escape(str(e))}"}
             yield [*messages, failed], gr.skip(), gr.skip(), gr.skip()
@@ -307,6 +313,25 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                                 max_lines=4,
                             )
                             ask = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
+                        with gr.Accordion("Period", open=False, elem_id="period"):
+                            with gr.Row():
+                                since = gr.Textbox(
+                                    label="Since",
+                                    placeholder="YYYY-MM-DD, YYYY-MM or YYYY",
+                                    elem_id="since",
+                                )
+                                until = gr.Textbox(
+                                    label="Until",
+                                    placeholder="YYYY-MM-DD, YYYY-MM or YYYY",
+                                    elem_id="until",
+                                )
+                            gr.Markdown(
+                                "Only articles published in this period are searched (undated "
+                                "ones are left out). Left empty, a period the question names "
+                                "(“last week”, “in March”) is counted back from the newest "
+                                "article and its articles come first.",
+                                elem_classes=["muted"],
+                            )
                         with gr.Row(elem_id="chat-tools"):
                             new = gr.Button("New conversation", size="sm", elem_id="new")
                             download = gr.DownloadButton(
@@ -365,7 +390,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         listing = [corpus, choice, title]
         chat_io: dict[str, Any] = dict(
             fn=respond,
-            inputs=[question, turns],
+            inputs=[question, turns, since, until],
             outputs=[chatbot, question, turns, download],
             show_progress="minimal",
             show_progress_on=[chatbot],

@@ -9,6 +9,7 @@ from rapidfuzz import fuzz
 
 from assistant.articles import Article
 from assistant.chunking import sentence_spans
+from assistant.dates import DateRange
 from assistant.retrieval import Outlet, Passage
 from assistant.settings import Settings
 from assistant.store import index_text
@@ -43,6 +44,7 @@ class Answer:
     confidence: float
     notice: str | None = None
     sources: tuple[Citation, ...] = field(default=())  # one per cited article, by number
+    date_range: DateRange | None = None  # the period searched (or preferred), if any
 
 
 def _text(articles: dict[str, Article], s: _Sentence) -> str:
@@ -65,6 +67,16 @@ class _Sentence:
 
 ABSTAIN_TEXT = "The articles don't answer this question."
 WEAK_TEXT = "The evidence is weak: these passages may not answer the question."
+
+
+def no_articles_text(period: DateRange) -> str:
+    return f"No {period.articles()}, so there is nothing to quote."
+
+
+def empty_period(question: str, searched_for: str, period: DateRange) -> Answer:
+    """The answer when no stored article was published in the period searched."""
+    text = no_articles_text(period)
+    return Answer(question, searched_for, text, (), (), True, 0.0, date_range=period)
 
 
 def verify(citation: Citation, article: Article) -> None:

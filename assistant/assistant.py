@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableLambda
 
-from assistant.answer import Answer, Composer
+from assistant.answer import Answer, Composer, empty_period
 from assistant.articles import Article, Loaded, LoadError, article_from_text, find_files, load_file
 from assistant.chunking import chunk_article
+from assistant.dates import DateRange, names_period, question_period
 from assistant.embeddings import Embedder, ModelEmbedder
 from assistant.retrieval import HybridRetriever, Passage
 from assistant.settings import Settings
@@ -219,30 +221,95 @@ class Assistant:
 
     # --- questions -------------------------------------------------------------------------
 
-    def search(self, query: str, k: int | None = None) -> list[Passage]:
+    def period(
+        self, question: str, since: date | None = None, until: date | None = None
+    ) -> DateRange | None:
+        """The period to search: the one given, else the one the question names (if any).
+
+        A named period ("last week") is resolved against the as-of date: the setting, else the
+        newest article's date, since in an archive "last week" means the archive's last week.
+        """
+        if since or until:
+            return DateRange(since, until)
+        if self.settings.question_dates == "off" or not names_period(question):
+            return None  # and the store's dates are not even read
+        as_of = self.settings.as_of or self.store.newest_day()
+        named = question_period(question, as_of) if as_of else None
+        if named is None:
+            return None
+        return replace(named, soft=self.settings.question_dates == "prefer")
+
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        since: date | None = None,
+        until: date | None = None,
+    ) -> list[Passage]:
         """The ranked passages for a query, as the answer step sees them."""
-        return self.retriever.search(query, k)
+        return self.retriever.search(query, k, period=self.period(query, since, until))
 
     def _build_chain(self) -> Runnable[dict[str, Any], Answer]:
         def retrieve(inputs: dict[str, Any]) -> dict[str, Any]:
             query = standalone_query(inputs["question"], inputs.get("history") or [])
+            period = self.period(inputs["question"], inputs.get("since"), inputs.get("until"))
+            state = {**inputs, "searched_for": query, "period": period}
+            if period and not period.soft and not self.store.articles_in(period):
+                return {**state, "empty": True}
             vector = self.embedder.embed_query(query)
-            passages = self.retriever.search(query, inputs.get("k"), vector=vector)
-            return {**inputs, "searched_for": query, "vector": vector, "passages": passages}
+            passages = self.retriever.search(query, inputs.get("k"), vector=vector, period=period)
+            return {**state, "vector": vector, "passages": passages}
 
         def compose(state: dict[str, Any]) -> Answer:
-            return self.composer.compose(
+            if state.get("empty"):
+                return empty_period(state["question"], state["searched_for"], state["period"])
+            answer = self.composer.compose(
                 state["question"], state["searched_for"], state["passages"], state["vector"]
             )
+            return replace(answer, date_range=state["period"])
 
         return RunnableLambda(retrieve) | RunnableLambda(compose)
 
-    def ask(self, question: str, history: Sequence[str] = (), k: int | None = None) -> Answer:
-        """Answer a question from the articles, with the user's earlier questions as context."""
-        return self.chain.invoke({"question": question, "history": list(history), "k": k})
+    def ask(
+        self,
+        question: str,
+        history: Sequence[str] = (),
+        k: int | None = None,
+        since: date | None = None,
+        until: date | None = None,
+    ) -> Answer:
+        """Answer a question from the articles, with the user's earlier questions as context.
 
-    def stream(self, question: str, history: Sequence[str] = ()) -> Iterator[Answer]:
-        yield from self.chain.stream({"question": question, "history": list(history)})
+        `since`/`until` limit the search to articles published in that period (undated ones
+        are left out); without them, a period the question names is used (see `period`).
+        """
+        return self.chain.invoke(self._inputs(question, history, k, since, until))
+
+    def stream(
+        self,
+        question: str,
+        history: Sequence[str] = (),
+        k: int | None = None,
+        since: date | None = None,
+        until: date | None = None,
+    ) -> Iterator[Answer]:
+        yield from self.chain.stream(self._inputs(question, history, k, since, until))
+
+    @staticmethod
+    def _inputs(
+        question: str,
+        history: Sequence[str],
+        k: int | None,
+        since: date | None,
+        until: date | None,
+    ) -> dict[str, Any]:
+        return {
+            "question": question,
+            "history": list(history),
+            "k": k,
+            "since": since,
+            "until": until,
+        }
 
     def close(self) -> None:
         self.store.close()

@@ -6,14 +6,27 @@ import json
 import sys
 import time
 from dataclasses import asdict
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import click
 
 from assistant.answer import Answer
+from assistant.conversation import period_note
+from assistant.dates import DateRange, parse_day
 from assistant.settings import Settings, go_offline
 from assistant.store import StoreError
+
+
+def period_json(period: DateRange | None) -> dict[str, Any] | None:
+    if period is None:
+        return None
+    return {
+        "since": period.since.isoformat() if period.since else None,
+        "until": period.until.isoformat() if period.until else None,
+        "soft": period.soft,
+    }
 
 
 def answer_json(answer: Answer, question_id: str | None = None) -> dict[str, Any]:
@@ -38,6 +51,7 @@ def answer_json(answer: Answer, question_id: str | None = None) -> dict[str, Any
             }
             for p in answer.passages
         ],
+        "date_range": period_json(answer.date_range),
     }
 
 
@@ -126,6 +140,22 @@ def _print_answer(answer: Answer) -> None:
     click.echo(answer.text)
     if answer.searched_for != answer.question:
         click.secho(f"Searched for: {answer.searched_for}", dim=True)
+    note = period_note(answer)
+    if note:
+        click.secho(note, dim=True)
+
+
+def _day(end: bool) -> Any:
+    """A click callback reading YYYY-MM-DD, YYYY-MM or YYYY (a month's or year's last day
+    when `end`)."""
+
+    def parse(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
+        try:
+            return parse_day(value, end=end) if value else None
+        except ValueError as e:
+            raise click.BadParameter(str(e)) from e
+
+    return parse
 
 
 @cli.command()
@@ -137,16 +167,45 @@ def _print_answer(answer: Answer) -> None:
     help='Answer a JSONL file of {"id", "question"} lines, one answer per line.',
 )
 @click.option("--k", type=int, default=None, help="How many passages to retrieve.")
+@click.option(
+    "--since",
+    callback=_day(end=False),
+    help="Only articles published on or after this day (YYYY-MM-DD, YYYY-MM or YYYY). "
+    "Articles without a date are left out when --since or --until is given.",
+)
+@click.option(
+    "--until",
+    callback=_day(end=True),
+    help="Only articles published on or before this day (a month or year: its last day).",
+)
+@click.option(
+    "--as-of",
+    callback=_day(end=True),
+    help='The day "last week" or "in March" in a question is counted from '
+    "(default: the newest article's date).",
+)
 @click.pass_context
 def ask(
-    ctx: click.Context, question: str | None, as_json: bool, batch: Path | None, k: int | None
+    ctx: click.Context,
+    question: str | None,
+    as_json: bool,
+    batch: Path | None,
+    k: int | None,
+    since: date | None,
+    until: date | None,
+    as_of: date | None,
 ) -> None:
     """Answer QUESTION from the articles (or every question in --batch)."""
     if (question is None) == (batch is None):
         raise click.UsageError("give either a QUESTION or --batch FILE")
+    if since and until and since > until:
+        raise click.UsageError(f"--since {since} is after --until {until}")
+    if as_of:
+        obj = ctx.ensure_object(dict)
+        obj["settings"] = obj["settings"].model_copy(update={"as_of": as_of})
     assistant = _assistant(ctx)
     if question is not None:
-        answer = assistant.ask(question, k=k)
+        answer = assistant.ask(question, k=k, since=since, until=until)
         if as_json:
             click.echo(json.dumps(answer_json(answer), ensure_ascii=False))
         else:
@@ -165,7 +224,7 @@ def ask(
             failed += 1
             continue
         started = time.perf_counter()
-        answer = assistant.ask(text, k=k)
+        answer = assistant.ask(text, k=k, since=since, until=until)
         elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
         if as_json:
             record = {**answer_json(answer, qid), "elapsed_ms": elapsed_ms}

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from html import escape
 from urllib.parse import quote, unquote, urlsplit
 
-from assistant.answer import ABSTAIN_TEXT, Answer, Citation
+from assistant.answer import ABSTAIN_TEXT, Answer, Citation, no_articles_text
 from assistant.retrieval import Passage
 
 CITE_PREFIX = "#cite-"
@@ -105,6 +105,15 @@ def closest_passages(passages: Sequence[Passage], n: int = 3) -> list[Passage]:
     return list(best.values())
 
 
+def period_note(answer: Answer) -> str | None:
+    """`Articles from 1–31 March 2024.` when the answer was searched in a period."""
+    period = answer.date_range
+    if period is None:
+        return None
+    text = "A" + period.articles()[1:]
+    return f"{text} first (the period the question names)." if period.soft else f"{text}."
+
+
 # --- the chat ----------------------------------------------------------------------------------
 
 
@@ -166,6 +175,8 @@ def answer_blocks(answer: Answer) -> list[str]:
                 details = _details(p.source, p.published)
                 lines.append(f"- {link}" + (f" — {md_escape(details)}" if details else ""))
             blocks.append("\n".join(lines))
+        elif answer.date_range and not answer.date_range.soft:
+            blocks.append(md_escape(no_articles_text(answer.date_range)))
         else:
             blocks.append("No passage matched at all: is the collection empty? Add articles first.")
     else:
@@ -173,6 +184,9 @@ def answer_blocks(answer: Answer) -> list[str]:
         blocks.append(sources_html(answer.sources))
     if answer.notice:
         blocks.append(f"*{md_escape(answer.notice)}*")
+    note = period_note(answer)
+    if note:
+        blocks.append(f"*{md_escape(note)}*")
     blocks.append(searched_for_html(answer.searched_for))
     return blocks
 
@@ -235,6 +249,9 @@ def turn_markdown(turn: Turn) -> str:
             lines.append(line)
     if a.notice:
         lines += ["", f"*{md_escape(a.notice)}*"]
+    note = period_note(a)
+    if note:
+        lines += ["", f"*{md_escape(note)}*"]
     lines += ["", f"*Searched for: {md_escape(a.searched_for)}*"]
     return "\n".join(lines)
 

@@ -6,6 +6,7 @@ import json
 import math
 import shutil
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -80,15 +81,27 @@ class KeywordIndex:
         self.generation = int(meta["generation"])
         return True
 
-    def search(self, query: str, n: int) -> list[tuple[str, float]]:
-        """The best `n` chunk ids for the query with their BM25 scores, best first."""
+    def search(
+        self, query: str, n: int, keep: Callable[[str], bool] | None = None
+    ) -> list[tuple[str, float]]:
+        """The best `n` chunk ids for the query with their BM25 scores, best first; only chunk
+        ids that `keep` accepts, if given (a mask on the scores, so the best `n` of those)."""
         if self._retriever is None or not self._chunk_ids:
             return []
         tokens = self._tokenize([query])
         if not tokens.vocab:
             return []
         k = min(n, len(self._chunk_ids))
-        docs, scores = self._retriever.retrieve(tokens, k=k, show_progress=False, n_threads=1)
+        mask = None
+        if keep is not None:
+            import numpy as np
+
+            mask = np.fromiter((keep(c) for c in self._chunk_ids), dtype=np.float32)
+            if not mask.any():
+                return []
+        docs, scores = self._retriever.retrieve(
+            tokens, k=k, show_progress=False, n_threads=1, weight_mask=mask
+        )
         hits = []
         for doc, score in zip(docs[0], scores[0], strict=True):
             if score > 0:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from assistant.articles import Article
 from assistant.chunking import Chunk, sentence_spans
+from assistant.dates import DateRange
 from assistant.settings import Settings
 from assistant.store import Store
 
@@ -98,15 +99,24 @@ class HybridRetriever:
         self.settings = settings
 
     def search(
-        self, query: str, k: int | None = None, vector: list[float] | None = None
+        self,
+        query: str,
+        k: int | None = None,
+        vector: list[float] | None = None,
+        period: DateRange | None = None,
     ) -> list[Passage]:
-        """The best `k` passages for the query, best first."""
+        """The best `k` passages for the query, best first.
+
+        With a period, only passages from articles published in it; with a soft period, those
+        first and then the others.
+        """
         k = k or self.settings.top_k
         n = max(self.settings.candidates, k)
         if vector is None:
             vector = self.store.embedder.embed_query(query)
-        dense = self.store.dense_search(vector, n)
-        keyword = self.store.keyword_search(query, n)
+        strict = period if period is not None and period.active and not period.soft else None
+        dense = self.store.dense_search(vector, n, strict)
+        keyword = self.store.keyword_search(query, n, strict)
         chunks = self.store.chunks([cid for cid, _ in dense] + [cid for cid, _ in keyword])
         # Vectors whose article is gone (an interrupted write) are not in `chunks`: skip them.
         dense = [(cid, s) for cid, s in dense if cid in chunks]
@@ -116,6 +126,9 @@ class HybridRetriever:
             [self.settings.dense_weight, self.settings.keyword_weight],
             self.settings.rrf_k,
         )
+        if period is not None and period.active and period.soft:
+            days = self.store.days()
+            fused.sort(key=lambda f: not period.contains(days.get(chunks[f[0]].article_id)))
         fused, groups = self._one_per_story(fused, chunks)
         dense_scores, keyword_scores = dict(dense), dict(keyword)
         articles: dict[str, Article] = self.store.articles(

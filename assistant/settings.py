@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
@@ -50,6 +51,11 @@ class Settings(BaseSettings):
     passage_window: int = 1
     dense_weight: float = 1.0
     keyword_weight: float = 1.0
+    # A period named in a question ("last week", "in March 2024") is resolved against `as_of`
+    # (default: the newest article's date). "prefer" ranks articles from it first, "filter"
+    # searches only those, "off" ignores it. --since/--until always filter.
+    as_of: date | None = None
+    question_dates: Literal["prefer", "filter", "off"] = "prefer"
 
     # Answers.
     max_quotes: int = 4

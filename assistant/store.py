@@ -11,13 +11,14 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from assistant.articles import Article
 from assistant.chunking import Chunk
+from assistant.dates import DateRange, day_number, published_day
 from assistant.duplicates import NearDuplicates
 from assistant.embeddings import Embedder
 from assistant.keywords import KeywordIndex
@@ -36,6 +37,10 @@ CREATE TABLE IF NOT EXISTS chunks (
 CREATE INDEX IF NOT EXISTS chunks_article ON chunks(article_id);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta VALUES ('generation', '0');
+-- Whether every vector carries its article's publication day (stores written before dates were
+-- indexed get them added on the first date-filtered search).
+INSERT OR IGNORE INTO meta
+    SELECT 'vector_days', CASE WHEN EXISTS(SELECT 1 FROM articles) THEN '0' ELSE '1' END;
 """
 
 
@@ -69,6 +74,19 @@ class Pending:
 def index_text(title: str, chunk_text: str) -> str:
     """What is embedded and keyword-indexed for a chunk: its headline gives it context."""
     return f"{title}\n{chunk_text}"
+
+
+def _chunk_metadata(chunk: Chunk, day: date | None) -> dict[str, Any]:
+    """A vector's metadata; `day` (YYYYMMDD) only if the article has a date (Chroma has no null)."""
+    meta: dict[str, Any] = {"article_id": chunk.article_id, "chunk_id": chunk.id}
+    if day:
+        meta["day"] = day_number(day)
+    return meta
+
+
+def _article_of(chunk_id: str) -> str:
+    """The article id in a chunk id (`<article id>:<ordinal>`, see chunking)."""
+    return chunk_id.rsplit(":", 1)[0]
 
 
 def _row_to_article(row: sqlite3.Row) -> Article:
@@ -136,6 +154,7 @@ class Store:
         self._folder = folder
         self._vectors: Any = None
         self._keywords = KeywordIndex(folder / "keywords")
+        self._days: tuple[int, dict[str, date | None]] = (-1, {})
 
     # --- Chroma, opened lazily so listing and showing articles stay fast -----------------
 
@@ -196,6 +215,23 @@ class Store:
             )
             for r in rows
         ]
+
+    def days(self) -> dict[str, date | None]:
+        """Each article's publication day (None when it has none), kept until the corpus changes."""
+        generation = self.generation
+        with self._lock:
+            if self._days[0] != generation:
+                rows = self._db.execute("SELECT id, published FROM articles")
+                self._days = (generation, {r[0]: published_day(r[1]) for r in rows})
+            return self._days[1]
+
+    def newest_day(self) -> date | None:
+        """The newest publication day in the store: what "last week" is relative to by default."""
+        return max((d for d in self.days().values() if d), default=None)
+
+    def articles_in(self, period: DateRange) -> set[str]:
+        """The ids of the articles published in the period (undated ones never are)."""
+        return {aid for aid, day in self.days().items() if period.contains(day)}
 
     def count(self) -> int:
         with self._lock:
@@ -266,7 +302,7 @@ class Store:
         for item in batch:
             for chunk in item.chunks:
                 texts.append(index_text(item.article.title, chunk.text))
-                metadatas.append({"article_id": chunk.article_id, "chunk_id": chunk.id})
+                metadatas.append(_chunk_metadata(chunk, published_day(item.article.published)))
                 ids.append(chunk.id)
         if ids:
             self.vectors.add_texts(texts, metadatas=metadatas, ids=ids)
@@ -333,18 +369,60 @@ class Store:
 
     # --- searching -------------------------------------------------------------------------
 
-    def dense_search(self, vector: list[float], n: int) -> list[tuple[str, float]]:
-        """Chunk ids nearest to the vector, with cosine similarity, best first."""
+    def dense_search(
+        self, vector: list[float], n: int, period: DateRange | None = None
+    ) -> list[tuple[str, float]]:
+        """Chunk ids nearest to the vector, with cosine similarity, best first.
+
+        With an active period, only chunks of articles published in it (a Chroma filter on the
+        vectors' `day`, so the nearest `n` are found among those, not cut from the overall best).
+        """
         if n <= 0:
             return []
-        docs = self.vectors.similarity_search_by_vector_with_relevance_scores(vector, k=n)
+        where = None
+        if period is not None and period.active:
+            self._ensure_vector_days()
+            low, high = period.day_numbers()
+            where = {"$and": [{"day": {"$gte": low}}, {"day": {"$lte": high}}]}
+        docs = self.vectors.similarity_search_by_vector_with_relevance_scores(
+            vector, k=n, filter=where
+        )
         return [(doc.metadata["chunk_id"], 1.0 - float(distance)) for doc, distance in docs]
 
-    def keyword_search(self, query: str, n: int) -> list[tuple[str, float]]:
-        """Chunk ids that best match the query's words (BM25), best first."""
+    def keyword_search(
+        self, query: str, n: int, period: DateRange | None = None
+    ) -> list[tuple[str, float]]:
+        """Chunk ids that best match the query's words (BM25), best first; with an active
+        period, only chunks of articles published in it."""
         self.refresh_keywords()
+        keep = None
+        if period is not None and period.active:
+            allowed = self.articles_in(period)
+            keep = lambda chunk_id: _article_of(chunk_id) in allowed  # noqa: E731
         with self._lock:
-            return self._keywords.search(query, n)
+            return self._keywords.search(query, n, keep)
+
+    def _ensure_vector_days(self) -> None:
+        """Give every vector of a store written before dates were indexed its article's day.
+
+        Runs once per store, on the first date-filtered search: metadata only, no re-embedding
+        (about 10 s per 20,000 chunks). Interrupted, it starts over next time.
+        """
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key='vector_days'").fetchone()
+            if row and row[0] == "1":
+                return
+            days = self.days()
+            rows = self._db.execute("SELECT id, article_id, ordinal FROM chunks").fetchall()
+            collection = self.vectors._collection
+            for i in range(0, len(rows), 1000):
+                part = [Chunk(r[0], r[1], r[2], 0, 0, "") for r in rows[i : i + 1000]]
+                collection.update(
+                    ids=[c.id for c in part],
+                    metadatas=[_chunk_metadata(c, days.get(c.article_id)) for c in part],
+                )
+            with self._db:
+                self._db.execute("INSERT OR REPLACE INTO meta VALUES ('vector_days', '1')")
 
     def term_weights(self, texts: list[str]) -> list[dict[str, float]]:
         """For each text, its index terms weighted by rarity in the corpus (IDF)."""

@@ -352,6 +352,33 @@ def bulk_jsonl(path: Path, n: int) -> Path:
 
 
 @pytest.mark.browser
+def test_period_limits_the_articles_and_is_shown(app: Page, served: Served) -> None:
+    question = "Which university built the Kestrel-1 satellite?"
+    app.locator("#period").get_by_text("Period").click()
+    app.locator("#since textarea, #since input").first.fill("2025-04")
+    app.locator("#until textarea, #until input").first.fill("2025-04")
+    answer = ask(app, question)
+    expect(answer).to_contain_text("Articles from 1–30 April 2025.")
+    expect(answer.locator("blockquote").first).to_contain_text("Kestrel-1")
+    # Only the April article (wire-satellite-0002, 11 April 2025) can be cited.
+    cited = answer.locator('blockquote a[href^="#cite-"]')
+    hrefs = [cited.nth(i).get_attribute("href") or "" for i in range(cited.count())]
+    assert hrefs and all(h.endswith("-wire-satellite-0002") for h in hrefs), hrefs
+
+    app.locator("#since textarea, #since input").first.fill("2020")
+    app.locator("#until textarea, #until input").first.fill("2020")
+    empty = ask(app, question)
+    expect(empty).to_contain_text("No articles from 1 January – 31 December 2020")
+    expect(empty.locator("blockquote")).to_have_count(0)
+
+    app.locator("#since textarea, #since input").first.fill("March")
+    before = bot_messages(app).count()
+    app.locator("#question textarea").fill(question)
+    app.locator("#question textarea").press("Enter")
+    expect(bot_messages(app).nth(before)).to_contain_text("'March' is not a date")
+
+
+@pytest.mark.browser
 def test_chat_answers_while_someone_adds_articles(
     app: Page, served: Served, tmp_path: Path
 ) -> None:
