@@ -221,6 +221,13 @@ def lines(expected: dict[int, str | None]) -> Check:
     return check
 
 
+def kept_exactly_with_a_clean_title(path: Path, results: list[Loaded]) -> None:
+    lines({1: None})(path, results)
+    article = results[0][1]
+    assert isinstance(article, Article)
+    assert (article.text, article.title) == ("The ferry\u0000 runs.", "Bell title")
+
+
 def no_markup(a: Article) -> bool:
     return all(bad not in a.text for bad in ("javascript:", "<iframe", "<script", "onerror", "<"))
 
@@ -418,7 +425,7 @@ HOSTILE = [
         data(
             jsonl({"id": "c", "title": "Bell\u0007\u0000 title", "text": "The ferry\u0000 runs."})
         ),
-        lines({1: None}),
+        kept_exactly_with_a_clean_title,
         None,
     ),
     Case(
