@@ -9,7 +9,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: install chromium run chat test lint bench clean
+.PHONY: install chromium run chat test lint bench bench-load clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -46,6 +46,11 @@ lint: install
 
 bench: install
 	$(PY) bench/run.py $(BENCH_ARGS)
+	$(PY) bench/load.py $(LOAD_ARGS)
+
+# The load test alone: 20 conversations against the running app while articles are added.
+bench-load: install
+	$(PY) bench/load.py $(LOAD_ARGS)
 
 clean:
 	rm -rf $(VENV) data

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,14 +60,17 @@ _CREDIT = re.compile(
     r"\s*(?:…|\.\.\.|:)\s*\S.*$"
 )
 _MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+")
-_MD_CLOSING = re.compile(r"\s+#+\s*$")
+# Anchored at the start of a run of spaces: otherwise a long run makes the search quadratic.
+_MD_CLOSING = re.compile(r"(?<!\s)\s++#++\s*+$")
 _SPACES = re.compile(r"[ \t\f\v\u00a0\u200b]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Half of a UTF-16 pair on its own: JSON can spell it ("\\ud800"), but no UTF-8 text holds it.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def clean_title(line: str) -> str:
     """A headline without markdown marks, glued-on photo credits or extra spaces."""
-    title = _MD_HEADING.sub("", line)
+    title = _MD_HEADING.sub("", _SURROGATE.sub("\ufffd", _CONTROL.sub("", line)))
     credit = _CREDIT.search(title)
     if credit and credit.start() > 0:  # a title that *starts* with "Photo:" keeps its words
         title = title[: credit.start()]
@@ -100,7 +105,24 @@ class _Skip(Exception):
     """Raised inside a loader to report a LoadError for the current input."""
 
 
+# Byte-order marks of the encodings Windows editors save as "Unicode" (UTF-32 first: its
+# little-endian mark starts with UTF-16's).
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
 def _decode(data: bytes) -> str:
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError as e:
+                reason = f"not valid {encoding.upper()} text (bad bytes at offset {e.start})"
+                raise _Skip(reason) from e
     if b"\x00" in data[:8192]:
         raise _Skip("binary data, not text (is the file type right?)")
     try:
@@ -214,17 +236,33 @@ def _from_pdf(path: Path, data: bytes) -> Article:
 _JSONL_FIELDS = ("id", "title", "url", "source", "author", "published")
 
 
-def _from_jsonl_line(line: str) -> Article:
+def _from_jsonl_line(line: str, max_chars: int | None = None) -> Article:
+    if max_chars is not None and len(line) > max_chars:
+        # Checked before parsing: the whole line counts, as it bounds the text it can hold.
+        raise _Skip(
+            f"line too long ({len(line):,} characters; the limit per article is {max_chars:,})"
+        )
     try:
         record = json.loads(line)
     except json.JSONDecodeError as e:
-        raise _Skip(f"not valid JSON ({e.msg} at column {e.colno})") from e
+        # json's own message for a cut-off string ends in "starting at": say where once.
+        message = e.msg.removesuffix(" at")
+        raise _Skip(f"not valid JSON ({message} at column {e.colno})") from e
+    except (RecursionError, ValueError) as e:  # nested too deep; a number too long to read
+        raise _Skip(f"not readable JSON ({type(e).__name__}: {e})") from e
     if not isinstance(record, dict):
         raise _Skip("not a JSON object")
     text = record.get("text")
     if not isinstance(text, str) or not text.strip():
         raise _Skip('no "text" field with article text')
-    fields = {k: (str(record[k]) if record.get(k) is not None else None) for k in _JSONL_FIELDS}
+    bad = _SURROGATE.search(text)
+    if bad:
+        # The text is kept exactly, so it cannot be repaired; the store could not hold it.
+        raise _Skip(f'"text" has an invalid character (lone surrogate at {bad.start()})')
+    fields = {
+        k: (_SURROGATE.sub("\ufffd", str(record[k])) if record.get(k) is not None else None)
+        for k in _JSONL_FIELDS
+    }
     # The crawler's date is the more reliable one when both exist (see the benchmark README).
     published = fields["published"] or record.get("published_meta")
     # The text is stored exactly as given, so that offsets from elsewhere stay valid.
@@ -235,12 +273,12 @@ def _from_jsonl_line(line: str) -> Article:
         url=fields["url"],
         source=fields["source"],
         author=fields["author"],
-        published=str(published) if published else None,
+        published=_SURROGATE.sub("\ufffd", str(published)) if published else None,
         origin=fields["url"],
     )
 
 
-def _load_jsonl(path: Path, data: bytes) -> Iterator[Loaded]:
+def _load_jsonl(path: Path, data: bytes, max_chars: int | None) -> Iterator[Loaded]:
     text = _decode(data)
     if not text.strip():
         raise _Skip("empty file: no text")
@@ -249,7 +287,7 @@ def _load_jsonl(path: Path, data: bytes) -> Iterator[Loaded]:
             continue
         name = f"{path}:{lineno}"
         try:
-            yield name, _from_jsonl_line(line)
+            yield name, _from_jsonl_line(line, max_chars)
         except _Skip as e:
             yield name, LoadError(name, str(e))
 
@@ -263,8 +301,25 @@ _LOADERS = {
 }
 
 
-def load_file(path: Path, max_bytes: int) -> Iterator[Loaded]:
-    """Articles from one file (many for .jsonl), or an error naming the file and reason."""
+def _not_regular(mode: int) -> str | None:
+    """Why a path that is no plain file is not read: a pipe would block, a device never ends."""
+    if stat.S_ISREG(mode):
+        return None
+    if stat.S_ISDIR(mode):
+        return "a folder, not a file"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe, not a regular file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device, not a regular file"
+    return "not a regular file"
+
+
+def load_file(path: Path, max_bytes: int, max_chars: int | None = None) -> Iterator[Loaded]:
+    """Articles from one file (many for .jsonl), or an error naming the file and reason.
+
+    The size is checked before anything is read or parsed; `max_chars` limits each article
+    (for JSONL, each line, before it is parsed).
+    """
     name = str(path)
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
@@ -273,12 +328,21 @@ def load_file(path: Path, max_bytes: int) -> Iterator[Loaded]:
         yield name, LoadError(name, reason)
         return
     try:
-        size = path.stat().st_size
-        if size > max_bytes:
-            reason = f"file too large ({size:,} bytes; the limit is {max_bytes:,})"
+        info = path.stat()
+        not_regular = _not_regular(info.st_mode)
+        if not_regular:
+            yield name, LoadError(name, f"cannot read file ({not_regular})")
+            return
+        if info.st_size > max_bytes:
+            reason = f"file too large ({info.st_size:,} bytes; the limit is {max_bytes:,})"
             yield name, LoadError(name, reason)
             return
-        data = path.read_bytes()
+        with path.open("rb") as f:
+            # One byte past the limit: a file that grew since stat() is still caught.
+            data = f.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            yield name, LoadError(name, f"file too large (over the limit of {max_bytes:,} bytes)")
+            return
     except OSError as e:
         yield name, LoadError(name, f"cannot read file ({e.strerror or e})")
         return
@@ -286,9 +350,17 @@ def load_file(path: Path, max_bytes: int) -> Iterator[Loaded]:
         if not data.strip():
             raise _Skip("empty file: no text")
         if suffix == ".jsonl":
-            yield from _load_jsonl(path, data)
+            yield from _load_jsonl(path, data, max_chars)
         else:
-            yield name, _LOADERS[suffix](path, data)
+            article = _LOADERS[suffix](path, data)
+            if not article.text.strip():  # e.g. nothing but control characters
+                raise _Skip("no article text found (only spaces or control characters?)")
+            if max_chars is not None and len(article.text) > max_chars:
+                raise _Skip(
+                    f"article too long ({len(article.text):,} characters; "
+                    f"the limit is {max_chars:,})"
+                )
+            yield name, article
     except _Skip as e:
         yield name, LoadError(name, str(e))
     except Exception as e:  # a parser crashing on hostile input must not end the batch
@@ -305,6 +377,8 @@ def find_files(paths: list[Path]) -> Iterator[Path | LoadError]:
                     yield found
         elif path.exists():
             yield path
+        elif path.is_symlink():
+            yield LoadError(str(path), "a link to nothing (its target is missing or links back)")
         else:
             yield LoadError(str(path), "no such file or folder")
 
@@ -314,10 +388,12 @@ def article_from_text(text: str, title: str | None = None, url: str | None = Non
     body = clean_text(text)
     if not body:
         raise ValueError("the pasted text is empty")
+    if _SURROGATE.search(body):
+        raise ValueError("the pasted text has an invalid character (a lone surrogate)")
     return Article(
         id=text_id(body),
         title=clean_title(title or "") or _title_from_text(body),
         text=body,
-        url=url or None,
-        origin=url or None,
+        url=_SURROGATE.sub("\ufffd", url) if url else None,
+        origin=_SURROGATE.sub("\ufffd", url) if url else None,
     )

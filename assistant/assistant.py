@@ -118,7 +118,9 @@ class Assistant:
             if isinstance(found, LoadError):
                 loaded.append((found.name, found))
             else:
-                loaded.extend(load_file(found, self.settings.max_file_bytes))
+                loaded.extend(
+                    load_file(found, self.settings.max_file_bytes, self.settings.max_article_chars)
+                )
         return self.add_loaded(loaded, progress)
 
     def add_text(self, text: str, title: str | None = None, url: str | None = None) -> IngestReport:

@@ -85,7 +85,8 @@ def add_with_progress(
             loaded.append((found.name, found))
         else:
             report(done - 1, len(files), f"Reading {found.name}")
-            loaded.extend(load_file(found, assistant.settings.max_file_bytes))
+            settings = assistant.settings
+            loaded.extend(load_file(found, settings.max_file_bytes, settings.max_article_chars))
     results: list[IngestResult] = []
     for start in range(0, len(loaded), PROGRESS_STEP):
         last = min(start + PROGRESS_STEP, len(loaded))
