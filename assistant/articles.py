@@ -263,7 +263,7 @@ def _from_jsonl_line(line: str, max_chars: int | None = None) -> Article:
         k: (_SURROGATE.sub("\ufffd", str(record[k])) if record.get(k) is not None else None)
         for k in _JSONL_FIELDS
     }
-    # The crawler's date is the more reliable one when both exist (see the benchmark README).
+    # Our documented field wins; the benchmark corpus's crawler date fills in when it is missing.
     published = fields["published"] or record.get("published_meta")
     # The text is stored exactly as given, so that offsets from elsewhere stay valid.
     return Article(
