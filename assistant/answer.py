@@ -190,12 +190,17 @@ class Composer:
             if any(fuzz.ratio(body, texts[c.article_id][c.start : c.end]) > 85 for c in chosen):
                 continue
             chosen.append(s)
-        # Join sentences that follow each other in one article into one quote.
+        # Join sentences that follow each other in one paragraph into one quote.
         by_place = sorted(chosen, key=lambda c: (c.article_id, c.index))
         merged: list[_Sentence] = []
         for s in by_place:
             last = merged[-1] if merged else None
-            if last and last.article_id == s.article_id and s.index == last.index + 1:
+            if (
+                last
+                and last.article_id == s.article_id
+                and s.index == last.index + 1
+                and "\n" not in texts[s.article_id][last.end : s.start]  # not across paragraphs
+            ):
                 merged[-1] = _Sentence(
                     s.article_id, last.start, s.end, s.index, last.rank, max(last.score, s.score)
                 )

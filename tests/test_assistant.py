@@ -180,3 +180,18 @@ def _article(record):
     from assistant.articles import _from_jsonl_line
 
     return _from_jsonl_line(json.dumps(record))
+
+
+def test_quotes_join_neighbouring_sentences_but_not_across_paragraphs(assistant: Assistant):
+    text = (
+        "Harrow Bridge repairs\n\n"
+        "The Harrow Bridge closed on Monday for repairs to its steel deck costing 4 million "
+        "dollars. The Harrow Bridge deck repairs are paid for by the county, officials said.\n\n"
+        "The Harrow Bridge deck repairs will take until June, the county engineer said."
+    )
+    assistant.add_text(text)
+    answer = assistant.ask("What do the Harrow Bridge deck repairs cost, and who pays?")
+    assert not answer.abstained
+    quotes = [c.quote for c in answer.citations]
+    assert any("4 million dollars. The Harrow Bridge" in q for q in quotes), quotes
+    assert all("\n" not in q for q in quotes), quotes
