@@ -30,6 +30,16 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class Statement:
+    """One sentence of a written answer: supported when it has a valid citation."""
+
+    text: str  # the model's sentence, its sentence ids removed, quotes made exact
+    citations: tuple[int, ...]  # indexes into Answer.citations
+    supported: bool
+    reason: str | None = None  # why it is not supported
+
+
+@dataclass(frozen=True)
 class Answer:
     """What the assistant says to a question, and the evidence behind it."""
 
@@ -42,6 +52,8 @@ class Answer:
     confidence: float
     notice: str | None = None
     sources: tuple[Citation, ...] = field(default=())  # one per cited article, by number
+    mode: str = "extractive"  # or "llm": a written answer whose citations were checked
+    statements: tuple[Statement, ...] = ()  # the written answer's sentences (llm mode)
 
 
 def _text(articles: dict[str, Article], s: _Sentence) -> str:

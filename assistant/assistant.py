@@ -14,6 +14,7 @@ from assistant.answer import Answer, Composer
 from assistant.articles import Article, Loaded, LoadError, article_from_text, find_files, load_file
 from assistant.chunking import chunk_article
 from assistant.embeddings import Embedder, LocalEmbedder
+from assistant.generate import Writer, build_chat_model
 from assistant.retrieval import HybridRetriever, Passage
 from assistant.settings import Settings
 from assistant.store import ArticleInfo, Pending, Store
@@ -91,13 +92,19 @@ class Assistant:
         self.settings = settings or Settings()
         self.embedder = embedder or LocalEmbedder(self.settings.embed_batch_size)
         self.store = store or Store(self.settings, self.embedder)
-        self.llm = llm  # the optional generative mode plugs in here (not yet)
+        # A written-answer model: injected (tests), else from the settings (None: extractive).
+        self.llm = llm if llm is not None else build_chat_model(self.settings)
         self.retriever = HybridRetriever(self.store, self.settings)
         self.composer = Composer(
             self.settings,
             embed=self.embedder.embed_documents,
             term_weights=self.store.term_weights,
             articles=self.store.articles,
+        )
+        self.writer = (
+            Writer(self.settings, self.llm, self.composer, self.store.articles)
+            if self.llm is not None
+            else None
         )
         self.chain = self._build_chain()
 
@@ -211,26 +218,42 @@ class Assistant:
         """The ranked passages for a query, as the answer step sees them."""
         return self.retriever.search(query, k)
 
-    def _build_chain(self) -> Runnable[dict[str, Any], Answer]:
-        def retrieve(inputs: dict[str, Any]) -> dict[str, Any]:
-            query = standalone_query(inputs["question"], inputs.get("history") or [])
-            vector = self.embedder.embed_query(query)
-            passages = self.retriever.search(query, inputs.get("k"), vector=vector)
-            return {**inputs, "searched_for": query, "vector": vector, "passages": passages}
+    def _retrieve(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        history = inputs.get("history") or []
+        query = self.writer.standalone(inputs["question"], history) if self.writer else None
+        query = query or standalone_query(inputs["question"], history)
+        vector = self.embedder.embed_query(query)
+        passages = self.retriever.search(query, inputs.get("k"), vector=vector)
+        return {**inputs, "searched_for": query, "vector": vector, "passages": passages}
 
+    def _build_chain(self) -> Runnable[dict[str, Any], Answer]:
         def compose(state: dict[str, Any]) -> Answer:
             return self.composer.compose(
                 state["question"], state["searched_for"], state["passages"], state["vector"]
             )
 
-        return RunnableLambda(retrieve) | RunnableLambda(compose)
+        def write(state: dict[str, Any]) -> Answer:
+            assert self.writer is not None
+            return self.writer.write(
+                state["question"], state["searched_for"], state["passages"], state["vector"]
+            )
+
+        answer = RunnableLambda(write) if self.writer else RunnableLambda(compose)
+        return RunnableLambda(self._retrieve) | answer
 
     def ask(self, question: str, history: Sequence[str] = (), k: int | None = None) -> Answer:
         """Answer a question from the articles, with the user's earlier questions as context."""
         return self.chain.invoke({"question": question, "history": list(history), "k": k})
 
-    def stream(self, question: str, history: Sequence[str] = ()) -> Iterator[Answer]:
-        yield from self.chain.stream({"question": question, "history": list(history)})
+    def stream(self, question: str, history: Sequence[str] = ()) -> Iterator[str | Answer]:
+        """Pieces of the model's unchecked draft as they arrive (llm mode), then the Answer."""
+        if self.writer is None:
+            yield from self.chain.stream({"question": question, "history": list(history)})
+            return
+        state = self._retrieve({"question": question, "history": list(history)})
+        yield from self.writer.stream(
+            question, state["searched_for"], state["passages"], state["vector"]
+        )
 
     def close(self) -> None:
         self.store.close()

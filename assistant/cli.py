@@ -26,6 +26,9 @@ def answer_json(answer: Answer, question_id: str | None = None) -> dict[str, Any
         "abstained": answer.abstained,
         "confidence": round(answer.confidence, 4),
         "citations": [asdict(c) for c in answer.citations],
+        "mode": answer.mode,
+        "notice": answer.notice,
+        "statements": [asdict(s) for s in answer.statements],
         "passages": [
             {
                 "article_id": p.article_id,
@@ -66,15 +69,33 @@ def _assistant(ctx: click.Context) -> Any:
     envvar="ASSISTANT_CHROMA_URL",
     help="Use the Chroma server at this URL (http://host:port) instead of the embedded store.",
 )
+@click.option(
+    "--llm",
+    type=click.Choice(["none", "openai", "ollama"]),
+    help="Written answers by a language model: an OpenAI-compatible server or Ollama "
+    "(default: none, answers are extractive; or ASSISTANT_LLM).",
+)
+@click.option("--llm-url", help="The language model's base URL, e.g. http://127.0.0.1:8080/v1.")
+@click.option("--llm-model", help="The language model's name (default: the server's).")
 @click.version_option(package_name="news-assistant")
 @click.pass_context
-def cli(ctx: click.Context, data_dir: Path | None, chroma_url: str | None) -> None:
+def cli(
+    ctx: click.Context,
+    data_dir: Path | None,
+    chroma_url: str | None,
+    llm: str | None,
+    llm_url: str | None,
+    llm_model: str | None,
+) -> None:
     """Ask questions of a news-article collection; answers are exact, cited quotes."""
     go_offline()
     obj = ctx.ensure_object(dict)
     overrides: dict[str, Any] = {"data_dir": data_dir} if data_dir else {}
     if chroma_url:
         overrides["chroma_url"] = chroma_url
+    for key, value in (("llm", llm), ("llm_base_url", llm_url), ("llm_model", llm_model)):
+        if value:
+            overrides[key] = value
     obj["settings"] = (obj.get("settings") or Settings()).model_copy(update=overrides)
 
 
@@ -113,6 +134,21 @@ def _print_answer(answer: Answer) -> None:
         click.secho(f"Searched for: {answer.searched_for}", dim=True)
 
 
+def _stream_answer(assistant: Any, question: str) -> None:
+    """The model's draft as it arrives (dim: not yet checked), then the checked answer."""
+    drafted = False
+    for item in assistant.stream(question):
+        if isinstance(item, str):
+            if not drafted:
+                click.secho("Draft (being checked against the articles):", dim=True)
+                drafted = True
+            click.secho(item, nl=False, dim=True)
+        else:
+            if drafted:
+                click.echo("\n")
+            _print_answer(item)
+
+
 @cli.command()
 @click.argument("question", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
@@ -122,14 +158,27 @@ def _print_answer(answer: Answer) -> None:
     help='Answer a JSONL file of {"id", "question"} lines, one answer per line.',
 )
 @click.option("--k", type=int, default=None, help="How many passages to retrieve.")
+@click.option(
+    "--stream",
+    is_flag=True,
+    help="Print the language model's draft as it is written, then the answer.",
+)
 @click.pass_context
 def ask(
-    ctx: click.Context, question: str | None, as_json: bool, batch: Path | None, k: int | None
+    ctx: click.Context,
+    question: str | None,
+    as_json: bool,
+    batch: Path | None,
+    k: int | None,
+    stream: bool,
 ) -> None:
     """Answer QUESTION from the articles (or every question in --batch)."""
     if (question is None) == (batch is None):
         raise click.UsageError("give either a QUESTION or --batch FILE")
     assistant = _assistant(ctx)
+    if question is not None and stream and not as_json:
+        _stream_answer(assistant, question)
+        return
     if question is not None:
         answer = assistant.ask(question, k=k)
         if as_json:
