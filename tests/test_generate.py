@@ -42,6 +42,7 @@ from assistant.generate import (
     locate_quote,
     numbered_sentences,
     parse_draft,
+    ungrounded,
 )
 from assistant.settings import Settings
 
@@ -107,10 +108,18 @@ def test_parse_draft_reads_ids_in_every_usual_place():
     )
     assert [d.ids for d in draft] == [("S3",), ("S4", "S5"), ("S7", "S2"), ("S1", "S9", "S10")]
     assert [d.text for d in draft] == [
-        "Answer: Lindqvist saved it.",
+        "Lindqvist saved it.",
         "Brandt missed.",
         "The crowd was 41,000.",
         "It rained",
+    ]
+
+
+def test_parse_draft_reads_a_copied_numbered_line():
+    draft = parse_draft("S4: A crowd of 41,200 watched the final.\nS2: Lindqvist saved it.")
+    assert [(d.text, d.ids) for d in draft] == [
+        ("A crowd of 41,200 watched the final.", ("S4",)),
+        ("Lindqvist saved it.", ("S2",)),
     ]
 
 
@@ -152,7 +161,7 @@ def test_article_text_cannot_leave_its_place_in_the_prompt():
     assert system == ("system", SYSTEM_PROMPT)
     body = human[1]
     assert body.count("</articles>") == 1 and body.count("\nQuestion:") == 1
-    assert body.rstrip().endswith("Question: Who?")
+    assert body.endswith("\n\nQuestion: Who?\nAnswer:")
     lines = body.splitlines()
     assert all(not line.startswith("System:") for line in lines)
 
@@ -194,6 +203,26 @@ def test_citation_that_does_not_mention_the_claim_is_not_support(loaded: Assista
     assert "Lindqvist saved the decisive penalty" in answer.citations[0].quote
     assert answer.notice and "Only 0 of the 1 sentences" in answer.notice
     assert "bribed" not in answer.text
+
+
+def test_claim_naming_what_its_citation_does_not_is_not_support(loaded: Assistant):
+    # What SmolLM2 wrote in a real run, citing the sentence about who won.
+    sid = sentence_id(loaded, PENALTY, "Lakeside Rovers won the Northern Cup")
+    model = scripted(f"The Northern Cup final was won by the City of Millbrook [{sid}].")
+    answer = with_model(loaded, model).ask(PENALTY)
+    assert answer.mode == "extractive" and "Millbrook" not in answer.text
+
+
+def test_ungrounded_names_numbers_and_thin_overlap():
+    cited = "A crowd of 41,200 watched the final at Harwick Park on Saturday."
+    assert ungrounded("A crowd of 41,200 watched the final.", cited, "How many?") is None
+    assert ungrounded("A crowd of 52,000 watched it.", cited, "") == (
+        "the cited sentences do not mention 52"
+    )
+    assert "Wembley" in (ungrounded("The final was at Harwick Park, Wembley.", cited, "") or "")
+    assert ungrounded("Fans rioted, burning cars and looting shops downtown.", cited, "") == (
+        "the cited sentences do not say it"
+    )
 
 
 def test_wrong_ids_fall_back_to_the_extractive_answer(loaded: Assistant):
