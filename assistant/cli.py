@@ -39,6 +39,9 @@ def answer_json(answer: Answer, question_id: str | None = None) -> dict[str, Any
         "abstained": answer.abstained,
         "confidence": round(answer.confidence, 4),
         "citations": [asdict(c) for c in answer.citations],
+        "mode": answer.mode,
+        "notice": answer.notice,
+        "statements": [asdict(s) for s in answer.statements],
         "passages": [
             {
                 "article_id": p.article_id,
@@ -80,15 +83,33 @@ def _assistant(ctx: click.Context) -> Any:
     envvar="ASSISTANT_CHROMA_URL",
     help="Use the Chroma server at this URL (http://host:port) instead of the embedded store.",
 )
+@click.option(
+    "--llm",
+    type=click.Choice(["none", "openai", "ollama"]),
+    help="Written answers by a language model: an OpenAI-compatible server or Ollama "
+    "(default: none, answers are extractive; or ASSISTANT_LLM).",
+)
+@click.option("--llm-url", help="The language model's base URL, e.g. http://127.0.0.1:8080/v1.")
+@click.option("--llm-model", help="The language model's name (default: the server's).")
 @click.version_option(package_name="news-assistant")
 @click.pass_context
-def cli(ctx: click.Context, data_dir: Path | None, chroma_url: str | None) -> None:
+def cli(
+    ctx: click.Context,
+    data_dir: Path | None,
+    chroma_url: str | None,
+    llm: str | None,
+    llm_url: str | None,
+    llm_model: str | None,
+) -> None:
     """Ask questions of a news-article collection; answers are exact, cited quotes."""
     go_offline()
     obj = ctx.ensure_object(dict)
     overrides: dict[str, Any] = {"data_dir": data_dir} if data_dir else {}
     if chroma_url:
         overrides["chroma_url"] = chroma_url
+    for key, value in (("llm", llm), ("llm_base_url", llm_url), ("llm_model", llm_model)):
+        if value:
+            overrides[key] = value
     obj["settings"] = (obj.get("settings") or Settings()).model_copy(update=overrides)
 
 
@@ -158,6 +179,21 @@ def _day(end: bool) -> Any:
     return parse
 
 
+def _stream_answer(assistant: Any, question: str, **period: Any) -> None:
+    """The model's draft as it arrives (dim: not yet checked), then the checked answer."""
+    drafted = False
+    for item in assistant.stream(question, **period):
+        if isinstance(item, str):
+            if not drafted:
+                click.secho("Draft (being checked against the articles):", dim=True)
+                drafted = True
+            click.secho(item, nl=False, dim=True)
+        else:
+            if drafted:
+                click.echo("\n")
+            _print_answer(item)
+
+
 @cli.command()
 @click.argument("question", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the answer as JSON.")
@@ -184,6 +220,11 @@ def _day(end: bool) -> Any:
     help='The day "last week" or "in March" in a question is counted from '
     "(default: the newest article's date).",
 )
+@click.option(
+    "--stream",
+    is_flag=True,
+    help="Print the language model's draft as it is written, then the answer.",
+)
 @click.pass_context
 def ask(
     ctx: click.Context,
@@ -194,6 +235,7 @@ def ask(
     since: date | None,
     until: date | None,
     as_of: date | None,
+    stream: bool,
 ) -> None:
     """Answer QUESTION from the articles (or every question in --batch)."""
     if (question is None) == (batch is None):
@@ -204,6 +246,9 @@ def ask(
         obj = ctx.ensure_object(dict)
         obj["settings"] = obj["settings"].model_copy(update={"as_of": as_of})
     assistant = _assistant(ctx)
+    if question is not None and stream and not as_json:
+        _stream_answer(assistant, question, k=k, since=since, until=until)
+        return
     if question is not None:
         answer = assistant.ask(question, k=k, since=since, until=until)
         if as_json:

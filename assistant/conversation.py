@@ -124,6 +124,21 @@ def quote_markdown(c: Citation, link: bool = True) -> str:
     return f"> “{body}” {mark}"
 
 
+def written_markdown(answer: Answer, link: bool = True) -> str:
+    """A written answer's supported sentences, each with `[n]` links to the quotes it cites."""
+    sentences = []
+    for st in answer.statements:
+        if not st.supported:
+            continue
+        marks = []
+        for i in st.citations:
+            c = answer.citations[i]
+            href = cite_href(c.n, c.article_id, c.start, c.end)
+            marks.append(f"[\\[{c.n}\\]]({href})" if link else f"[{c.n}]")
+        sentences.append(f"{md_escape(st.text)} {''.join(dict.fromkeys(marks))}")
+    return " ".join(sentences)
+
+
 def source_html(c: Citation) -> str:
     """`[n] Title — Outlet, date · original ↗`; the title opens the article in the reader."""
     href = escape(cite_href(c.n, c.article_id, c.start, c.end))
@@ -180,7 +195,8 @@ def answer_blocks(answer: Answer) -> list[str]:
         else:
             blocks.append("No passage matched at all: is the collection empty? Add articles first.")
     else:
-        blocks = [quote_markdown(c) for c in answer.citations]
+        blocks = [written_markdown(answer)] if answer.mode == "llm" else []
+        blocks += [quote_markdown(c) for c in answer.citations]
         blocks.append(sources_html(answer.sources))
     if answer.notice:
         blocks.append(f"*{md_escape(answer.notice)}*")
@@ -236,6 +252,8 @@ def turn_markdown(turn: Turn) -> str:
                 url = safe_url(p.url)
                 lines.append(line + (f" <{url}>" if url else ""))
     else:
+        if a.mode == "llm":
+            lines += [written_markdown(a, link=False), ""]
         for c in a.citations:
             lines += [quote_markdown(c, link=False), ""]
         lines += ["Sources:", ""]

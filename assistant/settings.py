@@ -7,6 +7,7 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -93,3 +94,17 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 25 * 1024 * 1024
     auth_user: str | None = None
     auth_password: str | None = None
+
+    # Written answers by a language model (optional; "none" keeps answers extractive). "openai"
+    # is any OpenAI-compatible server (OpenAI, llama.cpp, vLLM); "ollama" an Ollama server.
+    llm: Literal["none", "openai", "ollama"] = "none"
+    llm_base_url: str | None = None  # e.g. http://127.0.0.1:8080/v1; None: the service default
+    llm_model: str | None = None  # None: gpt-4o-mini (openai) or llama3.2 (ollama)
+    llm_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("llm_api_key", "ASSISTANT_LLM_API_KEY", "OPENAI_API_KEY"),
+    )
+    llm_temperature: float = 0.0
+    llm_timeout: float = 30.0  # seconds for the whole answer; past it the answer is extractive
+    llm_max_tokens: int = 400
+    llm_sentences: int = 40  # at most this many numbered sentences are shown to the model

@@ -24,7 +24,7 @@ from assistant.dates import (
     published_day,
     question_period,
 )
-from assistant.embeddings import LocalEmbedder
+from assistant.embeddings import ModelEmbedder
 from assistant.settings import Settings
 from assistant.store import Store
 
@@ -263,7 +263,7 @@ def test_a_period_named_in_the_question_ranks_its_articles_first(trams: Assistan
 
 
 def test_a_period_named_in_the_question_filters_when_set_to(
-    settings: Settings, embedder: LocalEmbedder
+    settings: Settings, embedder: ModelEmbedder
 ):
     strict = Assistant(settings.model_copy(update={"question_dates": "filter"}), embedder=embedder)
     strict.add_loaded([(a.id, a) for a in ARTICLES])
@@ -295,7 +295,7 @@ def test_a_question_without_a_period_is_searched_as_before(trams: Assistant):
 
 
 def test_a_store_written_before_dates_were_indexed_gets_them(
-    settings: Settings, embedder: LocalEmbedder, monkeypatch: pytest.MonkeyPatch
+    settings: Settings, embedder: ModelEmbedder, monkeypatch: pytest.MonkeyPatch
 ):
     # Write vectors the old way (no day in their metadata), and forget the store was migrated.
     def old_metadata(chunk: Chunk, day: date | None) -> dict[str, str]:
@@ -329,7 +329,7 @@ def test_a_store_written_before_dates_were_indexed_gets_them(
 
 
 @pytest.fixture
-def run(embedder: LocalEmbedder, data_dir: Path, tmp_path: Path):
+def run(embedder: ModelEmbedder, data_dir: Path, tmp_path: Path):
     lines = [
         json.dumps({"id": a.id, "title": a.title, "text": a.text, "published": a.published})
         for a in ARTICLES

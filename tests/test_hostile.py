@@ -39,7 +39,7 @@ from assistant.articles import (
 from assistant.assistant import Assistant, IngestResult
 from assistant.cli import cli
 from assistant.conversation import CiteRef
-from assistant.embeddings import LocalEmbedder
+from assistant.embeddings import ModelEmbedder
 from assistant.reader import article_html
 from assistant.settings import Settings
 from assistant.uploads import add_with_progress, stage_uploads
@@ -814,7 +814,7 @@ def test_article_markup_is_shown_as_text_in_the_reader(
             assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;" in page
 
 
-def test_the_cli_names_each_bad_file_on_one_line(embedder: LocalEmbedder, tmp_path: Path) -> None:
+def test_the_cli_names_each_bad_file_on_one_line(embedder: ModelEmbedder, tmp_path: Path) -> None:
     folder = tmp_path / "bad"
     folder.mkdir()
     failing = [c for c in HOSTILE if c.batch_error is not None]
