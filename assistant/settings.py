@@ -77,6 +77,9 @@ class Settings(BaseSettings):
         "news-assistant"
     )
 
+    # How long to wait for another process writing to the same data directory.
+    lock_timeout: float = 30.0
+
     # Ingestion.
     embed_batch_size: int = 16
     # Chunks embedded per write: bigger batches embed faster, smaller ones lose less to a crash.

@@ -136,12 +136,22 @@ class Store:
         try:
             folder.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(
-                folder / "articles.sqlite3", check_same_thread=False, timeout=30
+                folder / "articles.sqlite3",
+                check_same_thread=False,
+                timeout=settings.lock_timeout,
             )
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_SCHEMA)
             self._duplicates = NearDuplicates(self._db, settings.duplicate_threshold)
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e):
+                raise StoreError(f"{folder}: the article database cannot be opened ({e})") from e
+            raise StoreError(
+                f"{folder}: the article database is locked by another program (waited "
+                f"{settings.lock_timeout:g} s); let the other `assistant add` finish, or stop it, "
+                "and try again"
+            ) from e
         except sqlite3.DatabaseError as e:
             raise StoreError(
                 f"{folder}: the article database cannot be opened ({e}); "

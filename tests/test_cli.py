@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -169,3 +170,21 @@ def test_interrupted_add_keeps_whole_articles_and_resumes(
     assert resumed.stdout.strip() == "4 added, 2 unchanged, 0 replaced, 0 failed"
     listed = runner.invoke(cli, ["list", "--json"], obj={"embedder": embedder})
     assert len(listed.stdout.splitlines()) == 6
+
+
+def test_a_locked_store_is_a_clear_message_not_a_traceback(
+    run, data_dir: Path, monkeypatch: pytest.MonkeyPatch
+):
+    assert run("list").exit_code == 0  # creates the store
+    holder = sqlite3.connect(data_dir / "articles.sqlite3")
+    holder.execute("BEGIN EXCLUSIVE")  # another program in the middle of writing
+    monkeypatch.setenv("ASSISTANT_LOCK_TIMEOUT", "0.2")
+    try:
+        out = run("list")
+    finally:
+        holder.rollback()
+        holder.close()
+    assert out.exit_code == 1
+    assert "locked by another program" in out.stderr and str(data_dir) in out.stderr
+    assert "Traceback" not in out.output
+    assert run("list").exit_code == 0  # and once the other program is done, all is well
