@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from dataclasses import asdict
@@ -144,7 +145,7 @@ def add(ctx: click.Context, paths: tuple[Path, ...], quiet: bool) -> None:
         if bar is not None:
             bar.close()
     for result in report.failed:
-        click.echo(f"failed: {result.name}: {result.reason}", err=True)
+        click.echo(terminal_safe(f"failed: {result.name}: {result.reason}"), err=True)
     for result in report.results:
         if result.duplicate_of:
             click.echo(
@@ -157,10 +158,18 @@ def add(ctx: click.Context, paths: tuple[Path, ...], quiet: bool) -> None:
         ctx.exit(1)
 
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def terminal_safe(text: str) -> str:
+    """Article text for a terminal: control characters (escape sequences) shown, not obeyed."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group(0)):02x}", text)
+
+
 def _print_answer(answer: Answer) -> None:
-    click.echo(answer.text)
+    click.echo(terminal_safe(answer.text))
     if answer.searched_for != answer.question:
-        click.secho(f"Searched for: {answer.searched_for}", dim=True)
+        click.secho(f"Searched for: {terminal_safe(answer.searched_for)}", dim=True)
     note = period_note(answer)
     if note:
         click.secho(note, dim=True)
@@ -187,7 +196,7 @@ def _stream_answer(assistant: Any, question: str, **period: Any) -> None:
             if not drafted:
                 click.secho("Draft (being checked against the articles):", dim=True)
                 drafted = True
-            click.secho(item, nl=False, dim=True)
+            click.secho(terminal_safe(item), nl=False, dim=True)
         else:
             if drafted:
                 click.echo("\n")
@@ -292,7 +301,8 @@ def list_(ctx: click.Context, as_json: bool) -> None:
             click.echo(json.dumps(asdict(info), ensure_ascii=False))
         else:
             date = (info.published or "")[:10]
-            click.echo(f"{info.id}  {date:10}  {info.source or '':18.18}  {info.title}")
+            line = f"{info.id}  {date:10}  {info.source or '':18.18}  {info.title}"
+            click.echo(terminal_safe(line))
 
 
 @cli.command()
@@ -307,11 +317,11 @@ def show(ctx: click.Context, article_id: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(asdict(article), ensure_ascii=False))
         return
-    click.secho(article.title, bold=True)
+    click.secho(terminal_safe(article.title), bold=True)
     meta = [article.source, article.author, article.published, article.url, f"id {article.id}"]
-    click.echo(" · ".join(m for m in meta if m))
+    click.echo(terminal_safe(" · ".join(m for m in meta if m)))
     click.echo()
-    click.echo(article.text)
+    click.echo(terminal_safe(article.text))
 
 
 @cli.command()

@@ -188,3 +188,28 @@ def test_a_locked_store_is_a_clear_message_not_a_traceback(
     assert "locked by another program" in out.stderr and str(data_dir) in out.stderr
     assert "Traceback" not in out.output
     assert run("list").exit_code == 0  # and once the other program is done, all is well
+
+
+def test_the_terminal_shows_escape_sequences_in_articles_instead_of_obeying_them(
+    run, tmp_path: Path
+):
+    record = {
+        "id": "esc-1",
+        "title": "Harbour \x1b[2J\x1b]0;pwned\x07 notice",
+        "text": "The harbour office said \x1b[31mthe ferry\x1b[0m will run again on Friday morning "
+        "after the repairs.\x07",
+    }
+    path = tmp_path / "esc.jsonl"
+    path.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    assert run("add", "-q", str(path)).exit_code == 0
+    listed = run("list").stdout
+    assert "Harbour" in listed and "\x1b" not in listed and "\x07" not in listed
+    for out in (
+        run("show", "esc-1").stdout,
+        run("ask", "When will the ferry run again after the repairs?").stdout,
+    ):
+        assert "\x1b" not in out and "\x07" not in out
+        assert "\\x1b[31mthe ferry" in out  # shown as text, where it is
+    # JSON keeps the stored text exactly (offsets refer to it); JSON escapes it anyway.
+    shown = json.loads(run("show", "--json", "esc-1").stdout)
+    assert shown["text"] == record["text"]
