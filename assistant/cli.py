@@ -343,9 +343,13 @@ def remove(ctx: click.Context, article_ids: tuple[str, ...]) -> None:
 @click.pass_context
 def chat(ctx: click.Context) -> None:
     """Chat in the terminal; follow-up questions use the earlier ones. Empty line or Ctrl-D ends."""
+    from assistant.generate import mode_line
+
     assistant = _assistant(ctx)
     history: list[str] = []
-    click.echo(f"{len(assistant.list_articles())} articles. Ask a question (empty line to quit).")
+    mode = mode_line(assistant.settings, assistant.llm)
+    click.echo(f"{len(assistant.list_articles())} articles. {mode}.")
+    click.echo("Ask a question (empty line to quit).")
     while True:
         try:
             question = click.prompt("?", default="", show_default=False, prompt_suffix=" ")
@@ -353,7 +357,7 @@ def chat(ctx: click.Context) -> None:
             break
         if not question.strip():
             break
-        _print_answer(assistant.ask(question, history=history))
+        _stream_answer(assistant, question, history=history)  # a model's draft streams
         click.echo()
         history.append(question)
 

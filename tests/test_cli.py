@@ -117,6 +117,7 @@ def test_terminal_chat_keeps_the_conversation(run, articles_dir: Path):
         "What did he ask him about Taiwan?\n\n",
     )
     assert out.exit_code == 0
+    assert "Extractive answers: the articles' own words" in out.stdout  # the mode is said
     assert "Starlink satellite service over Taiwan" in out.stdout
     assert (
         "Searched for: What did he ask him about Taiwan? (Elon Musk Vladimir Putin)" in out.stdout
