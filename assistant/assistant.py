@@ -270,26 +270,16 @@ class Assistant:
         passages = self.retriever.search(query, inputs.get("k"), vector=vector, period=period)
         return {**state, "vector": vector, "passages": passages}
 
+    def _answer(self, state: dict[str, Any]) -> Answer:
+        """The answer step: written by the model if one is configured, else extractive."""
+        if state.get("empty"):
+            return empty_period(state["question"], state["searched_for"], state["period"])
+        make = self.writer.write if self.writer else self.composer.compose
+        answer = make(state["question"], state["searched_for"], state["passages"], state["vector"])
+        return replace(answer, date_range=state["period"])
+
     def _build_chain(self) -> Runnable[dict[str, Any], Answer]:
-        def compose(state: dict[str, Any]) -> Answer:
-            if state.get("empty"):
-                return empty_period(state["question"], state["searched_for"], state["period"])
-            answer = self.composer.compose(
-                state["question"], state["searched_for"], state["passages"], state["vector"]
-            )
-            return replace(answer, date_range=state["period"])
-
-        def write(state: dict[str, Any]) -> Answer:
-            assert self.writer is not None
-            if state.get("empty"):
-                return empty_period(state["question"], state["searched_for"], state["period"])
-            answer = self.writer.write(
-                state["question"], state["searched_for"], state["passages"], state["vector"]
-            )
-            return replace(answer, date_range=state["period"])
-
-        answer = RunnableLambda(write) if self.writer else RunnableLambda(compose)
-        return RunnableLambda(self._retrieve) | answer
+        return RunnableLambda(self._retrieve) | RunnableLambda(self._answer)
 
     def ask(
         self,
@@ -321,7 +311,7 @@ class Assistant:
             return
         state = self._retrieve(inputs)
         if state.get("empty"):
-            yield empty_period(question, state["searched_for"], state["period"])
+            yield self._answer(state)
             return
         for item in self.writer.stream(
             question, state["searched_for"], state["passages"], state["vector"]

@@ -202,9 +202,9 @@ def load_embedder(engine: str, cache_dir: Path, batch_size: int = 16) -> Embeddi
 class ModelEmbedder(Embeddings):
     """The model on the configured engine, loaded at first use (listing articles needs none)."""
 
-    def __init__(self, engine: str = "onnx", cache_dir: Path | None = None, batch_size: int = 16):
+    def __init__(self, engine: str, cache_dir: Path, batch_size: int = 16):
         self.engine = engine
-        self.cache_dir = cache_dir or Path.home() / ".cache" / "news-assistant"
+        self.cache_dir = cache_dir  # Settings.cache_dir: one default, in one place
         self.batch_size = batch_size
         self._impl: Embeddings | None = None
 
