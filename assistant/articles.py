@@ -10,6 +10,7 @@ import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".jsonl")
 TITLE_MAX_CHARS = 200
@@ -278,7 +279,63 @@ def _from_jsonl_line(line: str, max_chars: int | None = None) -> Article:
     )
 
 
-def _load_jsonl(path: Path, data: bytes, max_chars: int | None) -> Iterator[Loaded]:
+def _jsonl_lines(f: BinaryIO, max_line_bytes: int) -> Iterator[bytes | None]:
+    """The lines of a byte stream, one at a time; None for a line longer than the limit."""
+    while line := f.readline(max_line_bytes + 1):
+        if len(line) > max_line_bytes and not line.endswith(b"\n"):
+            while (rest := f.readline(1 << 20)) and not rest.endswith(b"\n"):
+                pass  # skipped in pieces: a 10 GB line never sits in memory
+            yield None
+        else:
+            yield line
+
+
+def _load_jsonl(path: Path, max_bytes: int, max_chars: int | None) -> Iterator[Loaded]:
+    """A bulk file, streamed line by line: only each line is limited, not the whole file."""
+    with path.open("rb") as f:
+        head = f.read(8192)
+        if any(head.startswith(bom) for bom, _ in _BOMS):  # UTF-16/32: lines are not bytes
+            yield from _load_jsonl_text(path, _read_limited(f, head, max_bytes), max_chars)
+            return
+        if b"\x00" in head:
+            raise _Skip("binary data, not text (is the file type right?)")
+        f.seek(3 if head.startswith(codecs.BOM_UTF8) else 0)
+        # A character is at most 4 bytes in UTF-8; the exact limit is checked once decoded.
+        limit = 4 * (max_chars or max_bytes) + 2
+        found = False
+        for lineno, raw in enumerate(_jsonl_lines(f, limit), 1):
+            name = f"{path}:{lineno}"
+            if raw is None:
+                yield name, LoadError(name, f"line too long (over {limit:,} bytes)")
+                found = True
+                continue
+            try:
+                line = raw.decode("utf-8").removesuffix("\n")
+            except UnicodeDecodeError as e:
+                found = True
+                column = e.start + 1
+                reason = f"not valid UTF-8 text (bad byte at column {column}); re-save as UTF-8"
+                yield name, LoadError(name, reason)
+                continue
+            if not line.strip():
+                continue
+            found = True
+            try:
+                yield name, _from_jsonl_line(line, max_chars)
+            except _Skip as e:
+                yield name, LoadError(name, str(e))
+        if not found:
+            raise _Skip("empty file: no text")
+
+
+def _read_limited(f: BinaryIO, head: bytes, max_bytes: int) -> bytes:
+    data = head + f.read(max_bytes + 1 - len(head))
+    if len(data) > max_bytes:
+        raise _Skip(f"file too large (over the limit of {max_bytes:,} bytes)")
+    return data
+
+
+def _load_jsonl_text(path: Path, data: bytes, max_chars: int | None) -> Iterator[Loaded]:
     text = _decode(data)
     if not text.strip():
         raise _Skip("empty file: no text")
@@ -317,8 +374,9 @@ def _not_regular(mode: int) -> str | None:
 def load_file(path: Path, max_bytes: int, max_chars: int | None = None) -> Iterator[Loaded]:
     """Articles from one file (many for .jsonl), or an error naming the file and reason.
 
-    The size is checked before anything is read or parsed; `max_chars` limits each article
-    (for JSONL, each line, before it is parsed).
+    The size is checked before anything is read or parsed; `max_chars` limits each article.
+    A JSONL bulk file is streamed, so `max_bytes` does not limit it; each line is limited
+    (before it is parsed) instead.
     """
     name = str(path)
     suffix = path.suffix.lower()
@@ -332,6 +390,9 @@ def load_file(path: Path, max_bytes: int, max_chars: int | None = None) -> Itera
         not_regular = _not_regular(info.st_mode)
         if not_regular:
             yield name, LoadError(name, f"cannot read file ({not_regular})")
+            return
+        if suffix == ".jsonl":  # bulk import: streamed, so only each line is limited
+            yield from _guarded(name, _load_jsonl(path, max_bytes, max_chars))
             return
         if info.st_size > max_bytes:
             reason = f"file too large ({info.st_size:,} bytes; the limit is {max_bytes:,})"
@@ -349,21 +410,29 @@ def load_file(path: Path, max_bytes: int, max_chars: int | None = None) -> Itera
     try:
         if not data.strip():
             raise _Skip("empty file: no text")
-        if suffix == ".jsonl":
-            yield from _load_jsonl(path, data, max_chars)
-        else:
-            article = _LOADERS[suffix](path, data)
-            if not article.text.strip():  # e.g. nothing but control characters
-                raise _Skip("no article text found (only spaces or control characters?)")
-            if max_chars is not None and len(article.text) > max_chars:
-                raise _Skip(
-                    f"article too long ({len(article.text):,} characters; "
-                    f"the limit is {max_chars:,})"
-                )
-            yield name, article
+        article = _LOADERS[suffix](path, data)
+        if not article.text.strip():  # e.g. nothing but control characters
+            raise _Skip("no article text found (only spaces or control characters?)")
+        if max_chars is not None and len(article.text) > max_chars:
+            raise _Skip(
+                f"article too long ({len(article.text):,} characters; the limit is {max_chars:,})"
+            )
+        yield name, article
     except _Skip as e:
         yield name, LoadError(name, str(e))
     except Exception as e:  # a parser crashing on hostile input must not end the batch
+        yield name, LoadError(name, f"could not be read ({type(e).__name__}: {e})")
+
+
+def _guarded(name: str, loaded: Iterator[Loaded]) -> Iterator[Loaded]:
+    """The articles of a stream; a failure part-way becomes one error, after those already read."""
+    try:
+        yield from loaded
+    except _Skip as e:
+        yield name, LoadError(name, str(e))
+    except OSError as e:
+        yield name, LoadError(name, f"cannot read file ({e.strerror or e})")
+    except Exception as e:  # hostile input must not end the batch
         yield name, LoadError(name, f"could not be read ({type(e).__name__}: {e})")
 
 

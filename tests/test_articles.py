@@ -555,9 +555,29 @@ def test_file_larger_than_max_bytes(tmp_path: Path) -> None:
     assert load_one(path, max_bytes=size).title == "Headline"  # the limit itself is allowed
 
 
-def test_large_jsonl_is_one_error_not_one_per_line(tmp_path: Path) -> None:
-    path = write(tmp_path, "big.jsonl", '{"text": "x"}\n' * 200)
-    assert "file too large" in load_error(path, max_bytes=100).reason
+def test_jsonl_bulk_file_is_streamed_past_the_file_size_limit(tmp_path: Path) -> None:
+    # The benchmark's full corpus is a 53 MB JSONL file: bulk import must not stop at a size.
+    lines = [json.dumps({"id": f"a{i}", "text": f"Story {i}."}) for i in range(200)]
+    lines.insert(100, json.dumps({"id": "huge", "text": "word " * 300}))
+    lines.insert(150, '{"id": "bad", "text": "caf\xe9"}')
+    path = write(tmp_path, "big.jsonl", "\n".join(lines).encode("latin-1") + b"\n")
+    assert path.stat().st_size > 1000
+    results = list(load_file(path, max_bytes=1000, max_chars=200))
+    articles = [a for _, a in results if isinstance(a, Article)]
+    errors = {name: e.reason for name, e in results if isinstance(e, LoadError)}
+    assert [a.id for a in articles] == [f"a{i}" for i in range(200)]
+    assert errors == {
+        f"{path}:101": "line too long (over 802 bytes)",
+        f"{path}:151": "not valid UTF-8 text (bad byte at column 27); re-save as UTF-8",
+    }
+
+
+def test_jsonl_line_over_the_article_limit_is_named(tmp_path: Path) -> None:
+    path = write(tmp_path, "long.jsonl", json.dumps({"text": "word " * 50}) + "\n")
+    [(name, error)] = load_file(path, max_bytes=10**6, max_chars=100)
+    assert name == f"{path}:1"
+    assert isinstance(error, LoadError)
+    assert error.reason.startswith("line too long (2")
 
 
 def test_missing_file_read_directly(tmp_path: Path) -> None:
