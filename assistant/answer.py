@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 
 from rapidfuzz import fuzz
 
 from assistant.articles import Article
 from assistant.chunking import sentence_spans
-from assistant.dates import DateRange
+from assistant.dates import DateRange, long_day
 from assistant.retrieval import Outlet, Passage
 from assistant.settings import Settings
 from assistant.store import index_text
@@ -81,13 +82,24 @@ ABSTAIN_TEXT = "The articles don't answer this question."
 WEAK_TEXT = "The evidence is weak: these passages may not answer the question."
 
 
-def no_articles_text(period: DateRange) -> str:
+def no_articles_text(period: DateRange, newest: date | None = None) -> str:
+    if newest is not None:
+        return (
+            f"No {period.articles()}: the newest article is from {long_day(newest)}, "
+            "so the articles cannot say."
+        )
     return f"No {period.articles()}, so there is nothing to quote."
 
 
-def empty_period(question: str, searched_for: str, period: DateRange) -> Answer:
-    """The answer when no stored article was published in the period searched."""
-    text = no_articles_text(period)
+def empty_period(
+    question: str, searched_for: str, period: DateRange, newest: date | None = None
+) -> Answer:
+    """The answer when no stored article was published in the period searched.
+
+    `newest`: the period is after the newest article (a question about "this week" asked after
+    the archive ends), which is said, since it is why nothing can be found.
+    """
+    text = no_articles_text(period, newest)
     return Answer(question, searched_for, text, (), (), True, 0.0, date_range=period)
 
 

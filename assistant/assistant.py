@@ -231,22 +231,37 @@ class Assistant:
     # --- questions -------------------------------------------------------------------------
 
     def period(
-        self, question: str, since: date | None = None, until: date | None = None
+        self,
+        question: str,
+        since: date | None = None,
+        until: date | None = None,
+        as_of: date | None = None,
     ) -> DateRange | None:
         """The period to search: the one given, else the one the question names (if any).
 
-        A named period ("last week") is resolved against the as-of date: the setting, else the
-        newest article's date, since in an archive "last week" means the archive's last week.
+        A named period ("last week") is resolved against the as-of date: the day the question
+        was asked if known, else the setting, else the newest article's date (in an archive
+        "last week" means the archive's last week).
         """
         if since or until:
             return DateRange(since, until)
         if self.settings.question_dates == "off" or not names_period(question):
             return None  # and the store's dates are not even read
-        as_of = self.settings.as_of or self.store.newest_day()
+        as_of = as_of or self.settings.as_of or self.store.newest_day()
         named = question_period(question, as_of) if as_of else None
         if named is None:
             return None
         return replace(named, soft=self.settings.question_dates == "prefer")
+
+    def _after_archive(self, period: DateRange | None) -> date | None:
+        """The newest article's day if the whole period comes after it (so no article can say)."""
+        if period is None or period.since is None:
+            return None
+        days = self.store.days()
+        if not days or None in days.values():  # an undated article might be from the period
+            return None
+        newest = max(d for d in days.values() if d)
+        return newest if period.since > newest else None
 
     def search(
         self,
@@ -254,16 +269,22 @@ class Assistant:
         k: int | None = None,
         since: date | None = None,
         until: date | None = None,
+        as_of: date | None = None,
     ) -> list[Passage]:
         """The ranked passages for a query, as the answer step sees them."""
-        return self.retriever.search(query, k, period=self.period(query, since, until))
+        return self.retriever.search(query, k, period=self.period(query, since, until, as_of))
 
     def _retrieve(self, inputs: dict[str, Any]) -> dict[str, Any]:
         history = inputs.get("history") or []
         query = self.writer.standalone(inputs["question"], history) if self.writer else None
         query = query or standalone_query(inputs["question"], history)
-        period = self.period(inputs["question"], inputs.get("since"), inputs.get("until"))
+        period = self.period(
+            inputs["question"], inputs.get("since"), inputs.get("until"), inputs.get("as_of")
+        )
         state = {**inputs, "searched_for": query, "period": period}
+        newest = self._after_archive(period)
+        if newest:  # "this week", asked after the newest article: even a soft period abstains
+            return {**state, "empty": True, "newest": newest}
         if period and not period.soft and not self.store.articles_in(period):
             return {**state, "empty": True}
         vector = self.embedder.embed_query(query)
@@ -273,7 +294,9 @@ class Assistant:
     def _answer(self, state: dict[str, Any]) -> Answer:
         """The answer step: written by the model if one is configured, else extractive."""
         if state.get("empty"):
-            return empty_period(state["question"], state["searched_for"], state["period"])
+            return empty_period(
+                state["question"], state["searched_for"], state["period"], state.get("newest")
+            )
         make = self.writer.write if self.writer else self.composer.compose
         answer = make(state["question"], state["searched_for"], state["passages"], state["vector"])
         return replace(answer, date_range=state["period"])
@@ -288,13 +311,15 @@ class Assistant:
         k: int | None = None,
         since: date | None = None,
         until: date | None = None,
+        as_of: date | None = None,
     ) -> Answer:
         """Answer a question from the articles, with the user's earlier questions as context.
 
         `since`/`until` limit the search to articles published in that period (undated ones
-        are left out); without them, a period the question names is used (see `period`).
+        are left out); without them, a period the question names is used (see `period`),
+        counted from `as_of`, the day the question is asked, when given.
         """
-        return self.chain.invoke(self._inputs(question, history, k, since, until))
+        return self.chain.invoke(self._inputs(question, history, k, since, until, as_of))
 
     def stream(
         self,
@@ -303,9 +328,10 @@ class Assistant:
         k: int | None = None,
         since: date | None = None,
         until: date | None = None,
+        as_of: date | None = None,
     ) -> Iterator[str | Answer]:
         """Pieces of the model's unchecked draft as they arrive (llm mode), then the Answer."""
-        inputs = self._inputs(question, history, k, since, until)
+        inputs = self._inputs(question, history, k, since, until, as_of)
         if self.writer is None:
             yield from self.chain.stream(inputs)
             return
@@ -325,6 +351,7 @@ class Assistant:
         k: int | None,
         since: date | None,
         until: date | None,
+        as_of: date | None = None,
     ) -> dict[str, Any]:
         return {
             "question": question,
@@ -332,6 +359,7 @@ class Assistant:
             "k": k,
             "since": since,
             "until": until,
+            "as_of": as_of,
         }
 
     def close(self) -> None:

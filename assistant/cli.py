@@ -209,7 +209,8 @@ def _stream_answer(assistant: Any, question: str, **period: Any) -> None:
 @click.option(
     "--batch",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help='Answer a JSONL file of {"id", "question"} lines, one answer per line.',
+    help='Answer a JSONL file of {"id", "question"} lines, one answer per line. A line may '
+    'say when the question was asked ("as_of" or "question_date": YYYY-MM-DD).',
 )
 @click.option("--k", type=int, default=None, help="How many passages to retrieve.")
 @click.option(
@@ -277,8 +278,14 @@ def ask(
             click.echo(f'failed: {batch}:{lineno}: not a JSON object with a "question"', err=True)
             failed += 1
             continue
+        try:
+            asked = _asked_on(record)
+        except ValueError as e:
+            click.echo(f"failed: {batch}:{lineno}: {terminal_safe(str(e))}", err=True)
+            failed += 1
+            continue
         started = time.perf_counter()
-        answer = assistant.ask(text, k=k, since=since, until=until)
+        answer = assistant.ask(text, k=k, since=since, until=until, as_of=asked)
         elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
         if as_json:
             record = {**answer_json(answer, qid), "elapsed_ms": elapsed_ms}
@@ -289,6 +296,21 @@ def ask(
             click.echo()
     if failed:
         ctx.exit(1)
+
+
+def _asked_on(record: dict[str, Any]) -> date | None:
+    """The day a batch question was asked: `as_of`, or `question_date` as in the benchmark."""
+    for key in ("as_of", "question_date"):
+        value = record.get(key)
+        if value is None:
+            continue
+        if not isinstance(value, str):
+            raise ValueError(f'"{key}" is not a date string: {value!r}')
+        try:
+            return parse_day(value[:10], end=True)
+        except ValueError as e:
+            raise ValueError(f'"{key}": {e}') from e
+    return None
 
 
 @cli.command("list")

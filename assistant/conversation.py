@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from html import escape
 from urllib.parse import quote, unquote, urlsplit
 
-from assistant.answer import ABSTAIN_TEXT, Answer, Citation, no_articles_text
+from assistant.answer import ABSTAIN_TEXT, Answer, Citation
 from assistant.retrieval import Passage
 
 CITE_PREFIX = "#cite-"
@@ -190,8 +190,8 @@ def answer_blocks(answer: Answer) -> list[str]:
                 details = _details(p.source, p.published)
                 lines.append(f"- {link}" + (f" — {md_escape(details)}" if details else ""))
             blocks.append("\n".join(lines))
-        elif answer.date_range and not answer.date_range.soft:
-            blocks.append(md_escape(no_articles_text(answer.date_range)))
+        elif answer.date_range and answer.text != ABSTAIN_TEXT:  # its text says why: no articles
+            blocks.append(md_escape(answer.text))
         else:
             blocks.append("No passage matched at all: is the collection empty? Add articles first.")
     else:

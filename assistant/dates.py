@@ -20,6 +20,8 @@ _MONTHS["sept"] = 9
 # Capitalised only: "may" is a verb, "march" a walk. Longest names first so "Sept" beats "Sep".
 _MONTH = "((?-i:" + "|".join(sorted((m.title() for m in _MONTHS), key=len, reverse=True)) + r"))\.?"
 _DAY = r"(\d{1,2})(?:st|nd|rd|th)?"
+_WEEKDAYS = {name.lower(): i for i, name in enumerate(calendar.day_name)}
+_WEEKDAY = "((?-i:" + "|".join(calendar.day_name) + "))"
 _YEAR = r"((?:19|20)\d\d)"
 
 
@@ -66,16 +68,16 @@ class DateRange:
         s, u = self.since, self.until
         if s and u:
             if s == u:
-                return _long(u)
+                return long_day(u)
             if (s.year, s.month) == (u.year, u.month):
-                return f"{s.day}–{_long(u)}"
+                return f"{s.day}–{long_day(u)}"
             if s.year == u.year:
-                return f"{s.day} {calendar.month_name[s.month]} – {_long(u)}"
-            return f"{_long(s)} – {_long(u)}"
+                return f"{s.day} {calendar.month_name[s.month]} – {long_day(u)}"
+            return f"{long_day(s)} – {long_day(u)}"
         if s:
-            return f"{_long(s)} onwards"
+            return f"{long_day(s)} onwards"
         if u:
-            return f"up to {_long(u)}"
+            return f"up to {long_day(u)}"
         return "any date"
 
     def articles(self) -> str:
@@ -88,7 +90,8 @@ class DateRange:
         return self.label()
 
 
-def _long(d: date) -> str:
+def long_day(d: date) -> str:
+    """`5 March 2024`."""
     return f"{d.day} {calendar.month_name[d.month]} {d.year}"
 
 
@@ -190,6 +193,13 @@ def _recent_day(month: int, day: int, as_of: date) -> date:
     raise ValueError(f"no day {day} in month {month}")
 
 
+def _weekday(name: str, as_of: date, before: bool) -> DateRange:
+    """The most recent such weekday on or before the as-of date (strictly before: `before`)."""
+    back = (as_of.weekday() - _WEEKDAYS[name.lower()]) % 7
+    day = as_of - timedelta(days=back or (7 if before else 0))
+    return DateRange(day, day)
+
+
 def _last_month(d: date) -> DateRange:
     first = date(d.year, d.month, 1) - timedelta(days=1)
     return _month(first.year, first.month)
@@ -230,6 +240,12 @@ _EXPRESSIONS: list[tuple[str, _Resolver]] = [
     ),
     (rf"\bsince\s+{_YEAR}\b", lambda m, d: DateRange(date(int(m.group(1)), 1, 1), None)),
     (rf"\b(?:in|during)\s+{_YEAR}\b(?!\s*[-–]\w)", lambda m, d: _year(int(m.group(1)))),
+    # "died on Wednesday": news counts weekdays back from the day of writing.
+    (
+        rf"\bon\s+{_WEEKDAY}\b(?!,?\s+(?:the\s+)?\d|,?\s+{_MONTH})",
+        lambda m, d: _weekday(m.group(1), d, before=False),
+    ),
+    (rf"\b(?:last|this\s+past)\s+{_WEEKDAY}\b", lambda m, d: _weekday(m.group(1), d, before=True)),
     (r"\btoday\b", lambda m, d: DateRange(d, d)),
     (r"\byesterday\b", lambda m, d: DateRange(d - timedelta(days=1), d - timedelta(days=1))),
     (r"\bthis\s+week\b", lambda m, d: _week_of(d)),

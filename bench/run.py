@@ -107,11 +107,24 @@ class Inputs:
     null: list[dict[str, Any]]
     score_queries: list[Path]
     descr: str
+    question_dates: bool = True
 
     @property
     def questions(self) -> list[dict[str, Any]]:
-        """Answerable then null questions, as {"id", "question"}."""
-        return [{"id": q["id"], "question": q["question"]} for q in self.answerable + self.null]
+        """Answerable then null questions, as {"id", "question"} and the day it was asked.
+
+        The quiz date is what a reader's clock would say when asking: "this week" in a question
+        means the week of that date. `--no-question-dates` leaves it out.
+        """
+        return [
+            {"id": q["id"], "question": q["question"]}
+            | (
+                {"as_of": q["question_date"]}
+                if self.question_dates and q.get("question_date")
+                else {}
+            )
+            for q in self.answerable + self.null
+        ]
 
 
 @dataclass
@@ -158,6 +171,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="rebuild the plain recipe's cached Chroma index",
     )
     ap.add_argument(
+        "--no-question-dates",
+        dest="question_dates",
+        action="store_false",
+        help="do not tell the assistant the day each question was asked (its quiz date)",
+    )
+    ap.add_argument(
         "--limit",
         type=int,
         default=None,
@@ -202,7 +221,7 @@ def prepare_inputs(args: argparse.Namespace, run_dir: Path) -> Inputs:
         f"corpus `{corpus_name}` ({n_articles:,} articles); questions "
         f"`{answerable_file.name}` ({len(answerable)}) + `{null_file.name}` ({len(null)})"
     )
-    return Inputs(corpus, corpus_name, answerable, null, score_queries, descr)
+    return Inputs(corpus, corpus_name, answerable, null, score_queries, descr, args.question_dates)
 
 
 def machine_info() -> dict[str, Any]:
@@ -388,6 +407,11 @@ def run_assistant(args: argparse.Namespace, inputs: Inputs, run_dir: Path) -> Sy
             f"`assistant add` of {ing['chunks']:,} chunks took {ing['seconds']:.1f} s wall clock "
             f"({ing['summary']}), including process start and model load (about 8 s)"
         )
+    result.notes.append(
+        'each question is asked with its quiz date as `as_of` (what "this week" counts from)'
+        if inputs.question_dates
+        else "questions asked without their quiz dates (--no-question-dates)"
+    )
     result.notes.append(
         "latency = `elapsed_ms` of each `ask` in the batch process "
         "(retrieval + answer composition), after one untimed warm-up question"
