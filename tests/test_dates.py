@@ -133,6 +133,11 @@ WED = D(2024, 3, 13)  # a Wednesday in a leap year
         ("What changed since 2023?", WED, D(2023, 1, 1), None),
         ("What changed since March?", D(2024, 1, 5), D(2023, 3, 1), None),
         ("What was built in 2019?", WED, D(2019, 1, 1), D(2019, 12, 31)),
+        # Weekdays count back from the as-of day, as news writes them.
+        ("Which media figure died on Monday at age 87?", WED, D(2024, 3, 11), D(2024, 3, 11)),
+        ("What was announced on Wednesday?", WED, D(2024, 3, 13), D(2024, 3, 13)),
+        ("What was announced on Thursday?", WED, D(2024, 3, 7), D(2024, 3, 7)),
+        ("What was announced last Wednesday?", WED, D(2024, 3, 6), D(2024, 3, 6)),
         # The first expression wins.
         ("What changed since 2023, and what happened last week?", WED, D(2023, 1, 1), None),
     ],
@@ -152,6 +157,9 @@ def test_question_period(question: str, as_of: date, since: date, until: date | 
         "What happened on February 30?",  # no such day
         "What is the weekly average?",
         "Who is the person of the week?",
+        "What happened on Monday, March 3?",  # a weekday that only introduces a date
+        "Which band plays Wednesday nights?",
+        "Who sang on monday night?",  # lowercase: not trusted as a date
     ],
 )
 def test_questions_without_a_clear_period_have_none(question: str):
@@ -287,6 +295,42 @@ def test_a_period_named_in_the_question_filters_when_set_to(
     strict.close()
 
 
+def test_a_period_after_the_newest_article_abstains_and_says_why(
+    settings: Settings, embedder: ModelEmbedder
+):
+    dated = Assistant(settings, embedder=embedder)
+    dated.add_loaded([(a.id, a) for a in ARTICLES if a.published])
+    question = "How many votes approved the tram extension this week?"
+    # Asked in the week of the newest article (20 March 2024): answered from the articles.
+    answer = dated.ask(question, as_of=D(2024, 3, 22))
+    assert not answer.abstained and answer.date_range == DateRange(
+        D(2024, 3, 18), D(2024, 3, 24), soft=True
+    )
+    # Asked a month later: no article can be from that week, so it abstains and says why.
+    later = dated.ask(question, as_of=D(2024, 4, 24))
+    assert later.abstained and later.citations == () and later.passages == ()
+    assert later.text == (
+        "No articles from 22–28 April 2024: the newest article is from 20 March 2024, "
+        "so the articles cannot say."
+    )
+    shown = answer_markdown(later)
+    assert "the newest article is from 20 March 2024" in shown
+    assert "is the collection empty" not in shown
+    # The same question without its date counts "this week" from the newest article.
+    assert not dated.ask(question).abstained
+    # A question naming no period is answered whenever it is asked.
+    assert not dated.ask(
+        "How many votes approved the tram extension?", as_of=D(2030, 1, 1)
+    ).abstained
+    dated.close()
+
+
+def test_an_undated_article_might_be_from_the_period_so_no_abstention(trams: Assistant):
+    answer = trams.ask("What did the council say about the tram this week?", as_of=D(2024, 6, 5))
+    assert not answer.abstained
+    assert answer.date_range == DateRange(D(2024, 6, 3), D(2024, 6, 9), soft=True)
+
+
 def test_a_question_without_a_period_is_searched_as_before(trams: Assistant):
     question = "What did the Riverton council decide about the tram?"
     vector = trams.embedder.embed_query(question)
@@ -366,6 +410,29 @@ def test_cli_since_until(run, tmp_path: Path):
     empty = run("ask", "--since", "2025", question)
     assert empty.exit_code == 0
     assert empty.stdout.startswith("No articles from 1 January 2025 onwards, so there is nothing")
+
+
+def test_cli_batch_lines_say_when_they_were_asked(run, tmp_path: Path):
+    question = "What did the Riverton council decide about the tram this month?"
+    lines = [
+        {"id": "jan", "question": question, "as_of": "2024-01-31"},
+        {"id": "bench", "question": question, "question_date": "2024-03-22"},
+        {"id": "plain", "question": question},
+        {"id": "bad", "question": question, "as_of": "31/01/2024"},
+        {"id": "odd", "question": question, "as_of": 20240131},
+    ]
+    questions = tmp_path / "dated.jsonl"
+    questions.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    out = run("ask", "--batch", str(questions), "--json")
+    assert out.exit_code == 1
+    records = {r["id"]: r for r in map(json.loads, out.stdout.splitlines())}
+    assert set(records) == {"jan", "bench", "plain"}
+    assert records["jan"]["date_range"]["since"] == "2024-01-01"
+    assert records["jan"]["passages"][0]["article_id"] == "tram-jan"
+    assert records["bench"]["date_range"]["since"] == "2024-03-01"
+    assert records["plain"]["date_range"]["since"] == "2024-03-01"  # the newest article's month
+    assert f"{questions}:4: \"as_of\": '31/01/2024' is not a date" in out.stderr
+    assert f'{questions}:5: "as_of" is not a date string: 20240131' in out.stderr
 
 
 def test_cli_as_of_and_bad_dates(run):
