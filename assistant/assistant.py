@@ -14,7 +14,7 @@ from langchain_core.runnables import Runnable, RunnableLambda
 from assistant.answer import Answer, Composer, empty_period
 from assistant.articles import Article, Loaded, LoadError, article_from_text, find_files, load_file
 from assistant.chunking import chunk_article
-from assistant.dates import DateRange, names_period, question_period
+from assistant.dates import DateRange, names_period, question_period, recent_period
 from assistant.embeddings import Embedder, ModelEmbedder
 from assistant.generate import Writer, build_chat_model
 from assistant.retrieval import HybridRetriever, Passage
@@ -253,15 +253,22 @@ class Assistant:
             return None
         return replace(named, soft=self.settings.question_dates == "prefer")
 
-    def _after_archive(self, period: DateRange | None) -> date | None:
-        """The newest article's day if the whole period comes after it (so no article can say)."""
-        if period is None or period.since is None:
+    def _after_archive(
+        self, question: str, period: DateRange | None, as_of: date | None
+    ) -> tuple[DateRange, date] | None:
+        """The question's time and the newest article's day, if that time is after it (so no
+        article can say): the period it names, or "recently" when the day it was asked is known.
+        """
+        recent = recent_period(question, as_of) if as_of else None
+        times = [r for r in (period, recent) if r is not None and r.since is not None]
+        if not times:
             return None
         days = self.store.days()
         if not days or None in days.values():  # an undated article might be from the period
             return None
         newest = max(d for d in days.values() if d)
-        return newest if period.since > newest else None
+        after = [r for r in times if r.since and r.since > newest]
+        return (after[0], newest) if len(after) == len(times) else None
 
     def search(
         self,
@@ -282,9 +289,9 @@ class Assistant:
             inputs["question"], inputs.get("since"), inputs.get("until"), inputs.get("as_of")
         )
         state = {**inputs, "searched_for": query, "period": period}
-        newest = self._after_archive(period)
-        if newest:  # "this week", asked after the newest article: even a soft period abstains
-            return {**state, "empty": True, "newest": newest}
+        after = self._after_archive(inputs["question"], period, inputs.get("as_of"))
+        if after:  # "this week", asked after the newest article: even a soft period abstains
+            return {**state, "empty": True, "period": after[0], "newest": after[1]}
         if period and not period.soft and not self.store.articles_in(period):
             return {**state, "empty": True}
         vector = self.embedder.embed_query(query)

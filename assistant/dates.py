@@ -274,3 +274,18 @@ def question_period(question: str, as_of: date) -> DateRange | None:
             except ValueError:  # "on February 30": not a day, so not a period
                 continue
     return min(found, key=lambda f: f[0])[1] if found else None
+
+
+RECENT_DAYS = 30  # "recently" in a news question: about the month before it was asked
+_RECENT = re.compile(r"\b(?:recently|in\s+recent\s+(?:days|weeks|months))\b", re.IGNORECASE)
+
+
+def recent_period(question: str, as_of: date) -> DateRange | None:
+    """The month before the as-of date if the question asks about "recently", else None.
+
+    Too vague to rank by (on the dev questions it moved answers down), but precise enough to
+    know that an archive ending long before the question cannot say what happened "recently".
+    """
+    return (
+        DateRange(as_of - timedelta(days=RECENT_DAYS), as_of) if _RECENT.search(question) else None
+    )

@@ -318,6 +318,13 @@ def test_a_period_after_the_newest_article_abstains_and_says_why(
     assert "is the collection empty" not in shown
     # The same question without its date counts "this week" from the newest article.
     assert not dated.ask(question).abstained
+    # "Recently" is too vague to rank by, but not when the archive ended long before.
+    recently = "How many votes recently approved the tram extension?"
+    assert not dated.ask(recently, as_of=D(2024, 4, 10)).abstained
+    assert dated.ask(recently, as_of=D(2024, 4, 10)).date_range is None
+    stale = dated.ask(recently, as_of=D(2024, 6, 1))
+    assert stale.abstained and stale.text.startswith("No articles from 2 May – 1 June 2024: the")
+    assert not dated.ask(recently).abstained  # without the day it was asked: no such check
     # A question naming no period is answered whenever it is asked.
     assert not dated.ask(
         "How many votes approved the tram extension?", as_of=D(2030, 1, 1)
