@@ -143,20 +143,22 @@ class Composer:
         embed: Callable[[list[str]], list[list[float]]],
         term_weights: Callable[[list[str]], list[dict[str, float]]],
         articles: Callable[[list[str]], dict[str, Article]],
+        sentences: Callable[[str], Sequence[tuple[int, int]]] = sentence_spans,
     ) -> None:
         self.settings = settings
         self._embed = embed
         self._term_weights = term_weights
         self._articles = articles
+        self._sentences = sentences  # the retriever's cache: each article is split once
 
     def candidates(self, passages: Sequence[Passage], texts: dict[str, str]) -> list[_Sentence]:
         """The sentences of the best passages, each once, with their place in the article."""
         seen: set[tuple[str, int]] = set()
         out: list[_Sentence] = []
-        spans: dict[str, list[tuple[int, int]]] = {}
+        spans: dict[str, Sequence[tuple[int, int]]] = {}
         for rank, p in enumerate(passages[: self.settings.quote_passages]):
             if p.article_id not in spans:
-                spans[p.article_id] = sentence_spans(texts[p.article_id])
+                spans[p.article_id] = self._sentences(texts[p.article_id])
             for index, (start, end) in enumerate(spans[p.article_id]):
                 if start >= p.start and end <= p.end and (p.article_id, start) not in seen:
                     seen.add((p.article_id, start))

@@ -108,6 +108,7 @@ class Assistant:
             embed=self.embedder.embed_documents,
             term_weights=self.store.term_weights,
             articles=self.store.articles,
+            sentences=self.retriever.sentences,
         )
         self.writer = (
             Writer(self.settings, self.llm, self.composer, self.store.articles)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 # Words whose trailing period does not end a sentence (compared lower-case, without the dot).
@@ -86,14 +89,55 @@ def sentence_spans(text: str, max_chars: int = 2000) -> list[tuple[int, int]]:
             if end_match.end() >= para.end():
                 break
             if _ends_sentence(text, end_match.start(), end_match.end()):
-                span = _trimmed(text, start, end_match.end())
-                if span:
-                    spans.extend(_hard_split(text, *span, max_chars))
+                _add(spans, text, start, end_match.end(), max_chars)
                 start = end_match.end()
-        span = _trimmed(text, start, para.end())
-        if span:
-            spans.extend(_hard_split(text, *span, max_chars))
+        _add(spans, text, start, para.end(), max_chars)
     return spans
+
+
+def _add(spans: list[tuple[int, int]], text: str, start: int, end: int, max_chars: int) -> None:
+    span = _trimmed(text, start, end)
+    if span is None:
+        return
+    if span[1] - span[0] <= max_chars:
+        spans.append(span)  # most sentences: no need to look for a place to cut
+    else:
+        spans.extend(_hard_split(text, *span, max_chars))
+
+
+class SentenceCache:
+    """`sentence_spans` of recently seen article texts, so a question splits each article once.
+
+    Keyed by the text itself, not the article id: a replaced article has a new text and so new
+    spans, and a stale span can never point into a text it was not found in.
+    """
+
+    def __init__(self, max_chars: int = 20_000_000) -> None:
+        self.max_chars = max_chars  # the texts held, in total (they are kept as keys)
+        self._spans: OrderedDict[str, tuple[tuple[int, int], ...]] = OrderedDict()
+        self._chars = 0
+        self._lock = threading.Lock()  # the web UI may answer two questions at once
+
+    def __call__(self, text: str) -> Sequence[tuple[int, int]]:
+        with self._lock:
+            spans = self._spans.get(text)
+            if spans is not None:
+                self._spans.move_to_end(text)
+                return spans
+        spans = tuple(sentence_spans(text))
+        if len(text) > self.max_chars:
+            return spans
+        with self._lock:
+            if text not in self._spans:
+                self._spans[text] = spans
+                self._chars += len(text)
+            while self._chars > self.max_chars:
+                old, _ = self._spans.popitem(last=False)
+                self._chars -= len(old)
+        return spans
+
+    def __len__(self) -> int:
+        return len(self._spans)
 
 
 def chunk_article(

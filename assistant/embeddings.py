@@ -18,6 +18,9 @@ log = logging.getLogger(__name__)
 
 MAX_TOKENS = 256  # the model's window (sentence_bert_config.json); longer texts are truncated
 EXPORT_TOLERANCE = 1e-4  # an exported model whose vectors differ more than this is not used
+# A batch may be padded to this much more than its real tokens; longer rows start a new batch
+# (measured on the answer step's 8 sentences: 22% faster than one batch, 16% than one by one).
+PADDING_SLACK = 1.15
 
 
 class Embedder(Protocol):
@@ -151,13 +154,12 @@ class OnnxEmbedder(Embeddings):
         tokenizer.no_padding()
         return cls(session, tokenizer, batch_size)
 
-    def _batch(self, texts: list[str]) -> Any:
+    def _batch(self, encoded: list[Any]) -> Any:
         import numpy as np
 
-        encoded = self.tokenizer.encode_batch(texts)
         width = max(len(e.ids) for e in encoded)
-        ids = np.zeros((len(texts), width), dtype=np.int64)
-        mask = np.zeros((len(texts), width), dtype=np.int64)
+        ids = np.zeros((len(encoded), width), dtype=np.int64)
+        mask = np.zeros((len(encoded), width), dtype=np.int64)
         for row, e in enumerate(encoded):
             ids[row, : len(e.ids)] = e.ids
             mask[row, : len(e.ids)] = 1
@@ -168,13 +170,34 @@ class OnnxEmbedder(Embeddings):
         mean = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         return mean / np.clip(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12, None)
 
+    def batches(self, lengths: list[int]) -> list[list[int]]:
+        """Rows grouped longest first; a row that would make padding cost too much starts anew.
+
+        Padding is work thrown away (a batch costs its longest row times its size), while
+        masked padding leaves each row's vector unchanged, so only the time depends on this.
+        """
+        groups: list[list[int]] = []
+        tokens = 0
+        for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+            group = groups[-1] if groups else []
+            width = lengths[group[0]] if group else 0
+            if (
+                group
+                and len(group) < self.batch_size
+                and width * (len(group) + 1) <= PADDING_SLACK * (tokens + lengths[i])
+            ):
+                group.append(i)
+                tokens += lengths[i]
+            else:
+                groups.append([i])
+                tokens = lengths[i]
+        return groups
+
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        # Batches of similar length waste less work on padding (sentence-transformers does this).
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        encoded = self.tokenizer.encode_batch(texts)
         vectors: list[list[float]] = [[] for _ in texts]
-        for first in range(0, len(order), self.batch_size):
-            rows = order[first : first + self.batch_size]
-            for i, v in zip(rows, self._batch([texts[i] for i in rows]), strict=True):
+        for rows in self.batches([len(e.ids) for e in encoded]):
+            for i, v in zip(rows, self._batch([encoded[i] for i in rows]), strict=True):
                 vectors[i] = v.tolist()
         return vectors
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from assistant.articles import Article
-from assistant.chunking import Chunk, sentence_spans
+from assistant.chunking import Chunk, SentenceCache
 from assistant.dates import DateRange
 from assistant.settings import Settings
 from assistant.store import Store
@@ -52,7 +53,7 @@ def reciprocal_rank_fusion(
     return sorted(scores.items(), key=lambda kv: (-kv[1], kv[0]))
 
 
-def _window(spans: list[tuple[int, int]], start: int, end: int, n: int) -> tuple[int, int]:
+def _window(spans: Sequence[tuple[int, int]], start: int, end: int, n: int) -> tuple[int, int]:
     """The span of a chunk widened by `n` sentences on each side (the context of a hit)."""
     inside = [i for i, (s, e) in enumerate(spans) if s >= start and e <= end]
     if not inside or n <= 0:
@@ -94,9 +95,15 @@ class _Hit:
 class HybridRetriever:
     """Finds the passages for a query from both indexes of a store."""
 
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        sentences: Callable[[str], Sequence[tuple[int, int]]] | None = None,
+    ) -> None:
         self.store = store
         self.settings = settings
+        self.sentences = sentences or SentenceCache()  # shared with the answer step
 
     def search(
         self,
@@ -135,16 +142,11 @@ class HybridRetriever:
             [chunks[cid].article_id for cid, _ in fused]
             + [m for members in groups.values() for m in members]
         )
-        spans: dict[str, list[tuple[int, int]]] = {}
         hits: list[_Hit] = []
         for cid, score in fused:
             chunk = chunks[cid]
-            text = articles[chunk.article_id].text
-            if chunk.article_id not in spans:
-                spans[chunk.article_id] = sentence_spans(text)
-            start, end = _window(
-                spans[chunk.article_id], chunk.start, chunk.end, self.settings.passage_window
-            )
+            spans = self.sentences(articles[chunk.article_id].text)
+            start, end = _window(spans, chunk.start, chunk.end, self.settings.passage_window)
             hit = _Hit(chunk.article_id, cid, start, end, score)
             hit.see(dense_scores.get(cid), keyword_scores.get(cid))
             # A hit next to or over one already found joins it: one longer passage, one slot.

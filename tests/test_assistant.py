@@ -195,3 +195,24 @@ def test_quotes_join_neighbouring_sentences_but_not_across_paragraphs(assistant:
     quotes = [c.quote for c in answer.citations]
     assert any("4 million dollars. The Harrow Bridge" in q for q in quotes), quotes
     assert all("\n" not in q for q in quotes), quotes
+
+
+def test_a_replaced_article_is_quoted_from_its_new_text(loaded: Assistant, tmp_path: Path):
+    # Sentence offsets are cached per text: the new version must never be cut with the old ones.
+    question = "How many years was the Kessler bakery open?"
+    before = loaded.ask(question)
+    _cited_texts(loaded, before.citations)
+    record = {
+        "id": "wire-bakery-0001",
+        "title": "Bakery closes",
+        "text": "A correction, first. Ruth Kessler's family bakery on Mill Street closed after "
+        "93 years of baking bread, the family said. The correction was issued Monday.",
+    }
+    path = tmp_path / "fix.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+    assert loaded.add([path]).count("replaced") == 1
+    after = loaded.ask(question)
+    assert any("93 years" in c.quote for c in after.citations), after.text
+    _cited_texts(loaded, after.citations)
+    loaded.remove(["wire-bakery-0001"])
+    assert all(c.article_id != "wire-bakery-0001" for c in loaded.ask(question).citations)

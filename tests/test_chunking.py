@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assistant.chunking import chunk_article, sentence_spans
+from assistant.chunking import SentenceCache, chunk_article, sentence_spans
 
 WORDS = st.sampled_from(
     [
@@ -130,3 +130,24 @@ def test_abbreviation_look_back_reads_a_short_window(monkeypatch) -> None:
     text = "Mr. Smith went to Washington. " * 2000
     assert len(sentence_spans(text)) == 2000
     assert windows and max(windows) <= 64
+
+
+def test_sentence_cache_gives_the_spans_of_the_text_it_is_asked_about() -> None:
+    cache = SentenceCache(max_chars=1000)
+    old = "The bakery closed after 92 years. It opened in 1931."
+    new = "Correction: the bakery closed after 93 years. It opened in 1930. Staff wept."
+    assert list(cache(old)) == sentence_spans(old)
+    # A replaced article (same id, new text) never gets the old text's offsets.
+    assert list(cache(new)) == sentence_spans(new)
+    assert list(cache(old)) == sentence_spans(old)
+    assert len(cache) == 2
+
+
+def test_sentence_cache_forgets_the_oldest_texts_beyond_its_size() -> None:
+    cache = SentenceCache(max_chars=60)
+    texts = [f"Article number {i} is here. It has two sentences." for i in range(4)]
+    for text in texts:
+        cache(text)
+    assert len(cache) == 1  # each text is 47 characters: only the newest fits
+    huge = "Word. " * 100
+    assert list(cache(huge)) == sentence_spans(huge) and len(cache) == 1  # too big to keep

@@ -65,3 +65,18 @@ def test_the_model_is_loaded_only_when_first_used(tmp_path: Path):
     lazy = ModelEmbedder("onnx", tmp_path / "cache")
     assert lazy.embed_documents([]) == []
     assert not (tmp_path / "cache").exists()
+
+
+def test_batches_of_similar_length_give_each_text_its_own_vector(embedder: ModelEmbedder):
+    texts = [TEXTS[0], TEXTS[1], TEXTS[2], "Wednesday.", TEXTS[0] + " " + TEXTS[0]]
+    together = np.array(embedder.embed_documents(texts))
+    alone = np.array([embedder.embed_query(t) for t in texts])
+    assert np.abs(together - alone).max() < 1e-5
+
+
+def test_rows_are_batched_longest_first_without_much_padding(tmp_path: Path):
+    onnx = OnnxEmbedder(session=None, tokenizer=None, batch_size=3)
+    lengths = [10, 50, 48, 12, 11, 49, 47]
+    groups = onnx.batches(lengths)
+    assert sorted(i for g in groups for i in g) == list(range(len(lengths)))
+    assert groups == [[1, 5, 2], [6], [3, 4, 0]]  # at most 3 rows; 10 tokens never pad to 50
