@@ -2,8 +2,9 @@
 
 A question's "last week" or "in March" is resolved against an *as-of* date: the day it was
 asked when known, by default the newest article's date, since in a news archive "last week"
-means the archive's last week, not the reader's. Only clear expressions count ("in March", "last month", "since 2023"); a bare
-year or month name ("the 2024 election", "March Madness") names a topic, not a period.
+means the archive's last week, not the reader's. Only clear expressions count ("in March",
+"last month", "since 2023"); a bare year or month name ("the 2024 election", "March Madness")
+names a topic, not a period.
 """
 
 from __future__ import annotations
