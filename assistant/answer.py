@@ -10,6 +10,7 @@ from rapidfuzz import fuzz
 
 from assistant.articles import Article
 from assistant.chunking import sentence_spans
+from assistant.cues import new_candidates
 from assistant.dates import DateRange, long_day
 from assistant.retrieval import Outlet, Passage
 from assistant.settings import Settings
@@ -75,8 +76,13 @@ class _Sentence:
     end: int
     index: int  # position among the article's sentences
     rank: int  # rank of the passage it came from
-    score: float = 0.0
+    score: float = 0.0  # what quotes are chosen by: relevance plus the answer-type cue
+    relevance: float = 0.0  # how well it matches the question: what confidence is made of
 
+
+# A sentence offering this many new names (or numbers) gets the whole answer-type cue; a list of
+# ten names is not ten times as likely to hold the answer.
+ANSWER_CUE_CAP = 3
 
 ABSTAIN_TEXT = "The articles don't answer this question."
 WEAK_TEXT = "The evidence is weak: these passages may not answer the question."
@@ -182,6 +188,8 @@ class Composer:
         Sentences are first ranked by shared rare words (cheap), and only the best few are
         embedded. A sentence is read with its headline, as chunks are indexed: "the final" in
         a story headlined "Rovers win the Northern Cup final" is about the Northern Cup.
+        Among relevant sentences, those offering answers of the kind asked for (names, or
+        numbers for "how many") rank higher than those that only restate the question.
         """
         bodies = [index_text(articles[s.article_id].title, _text(articles, s)) for s in sentences]
         weights = self._term_weights([question, *bodies])
@@ -198,8 +206,12 @@ class Composer:
         for i, vec in zip(keep, vectors, strict=True):
             cosine = sum(a * b for a, b in zip(q_vector, vec, strict=True))
             s = sentences[i]
-            value = w * cosine + (1 - w) * overlaps[i]
-            scored.append(_Sentence(s.article_id, s.start, s.end, s.index, s.rank, value))
+            relevance = w * cosine + (1 - w) * overlaps[i]
+            offered = len(new_candidates(question, _text(articles, s)))
+            cue = self.settings.answer_cue_weight * min(offered, ANSWER_CUE_CAP) / ANSWER_CUE_CAP
+            scored.append(
+                _Sentence(s.article_id, s.start, s.end, s.index, s.rank, relevance + cue, relevance)
+            )
         return sorted(scored, key=lambda s: -s.score)
 
     def _floor(self, scored: list[_Sentence]) -> float:
@@ -228,7 +240,13 @@ class Composer:
                 and "\n" not in texts[s.article_id][last.end : s.start]  # not across paragraphs
             ):
                 merged[-1] = _Sentence(
-                    s.article_id, last.start, s.end, s.index, last.rank, max(last.score, s.score)
+                    s.article_id,
+                    last.start,
+                    s.end,
+                    s.index,
+                    last.rank,
+                    max(last.score, s.score),
+                    max(last.relevance, s.relevance),
                 )
             else:
                 merged.append(s)
@@ -245,7 +263,9 @@ class Composer:
         texts = {aid: a.text for aid, a in articles.items()}
         sentences = self.candidates(passages, texts)
         scored = self.score(searched_for, q_vector, sentences, articles) if sentences else []
-        confidence = scored[0].score if scored else 0.0
+        # Confidence is relevance alone: the answer-type cue orders quotes, it does not make a
+        # question that the articles do not cover look answered.
+        confidence = max((s.relevance for s in scored), default=0.0)
         if confidence < self.settings.min_confidence:
             return self.abstain(question, searched_for, passages, confidence)
         notice = WEAK_TEXT if confidence < self.settings.weak_confidence else None

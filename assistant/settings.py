@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     quote_score_ratio: float = 0.75  # quote sentences scoring at least this share of the best
     min_quote_words: int = 6  # shorter lines (subheads, datelines) are not quoted
     cosine_weight: float = 0.7  # sentence score: this much meaning, the rest shared rare words
+    # Added to a sentence's score when it offers answers of the kind asked for (new names, or
+    # numbers for "how many"), up to this much; it orders quotes, confidence is left alone.
+    # Dev questions: quote_answer_rate 0.322 -> 0.373, abstention unchanged; flat from 0.2 to 0.3.
+    answer_cue_weight: float = 0.2
     # Tuned on the dev questions (bench/tune.py): below min_confidence the assistant abstains;
     # below weak_confidence it answers but says the evidence is weak.
     min_confidence: float = 0.35

@@ -1,0 +1,45 @@
+"""Answer-type cues: what kind of thing a question asks for, and whether a sentence offers one."""
+
+from __future__ import annotations
+
+import re
+
+# Questions whose answer is a quantity, a year or a date: a number answers them, not a name.
+_NUMBER_QUESTION = re.compile(
+    r"\bhow (many|much|old|long|far|tall|high|big|large)\b"
+    r"|\b(what|which) (year|percentage|percent|age|number|price|fee|amount|share|proportion"
+    r"|temperature|date|day|month|score|sum|figure|rate)\b",
+    re.IGNORECASE,
+)
+_TOKEN = re.compile(r"[^\W\d_][\w'’&.-]*|\d[\d,.]*%?")
+_NUMBER_WORD = re.compile(
+    r"\d|^(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|dozen|hundred"
+    r"|thousand|million|billion|trillion)$",
+    re.IGNORECASE,
+)
+
+
+def wants_number(question: str) -> bool:
+    """True for a question answered by a number ("how many", "what year", "what percentage")."""
+    return _NUMBER_QUESTION.search(question) is not None
+
+
+def _key(token: str) -> str:
+    return token.casefold().strip(".,'’")
+
+
+def new_candidates(question: str, sentence: str) -> set[str]:
+    """The answers of the expected type the sentence offers that the question does not name.
+
+    A number for a quantity question, otherwise a capitalised word (a name of a person, place,
+    group or work), since quiz answers are mostly names. A sentence that only restates the
+    question's own words offers none, however similar it is to the question.
+    """
+    asked = {_key(t) for t in _TOKEN.findall(question)}
+    tokens = _TOKEN.findall(sentence)
+    if wants_number(question):
+        found = {t for t in tokens if _NUMBER_WORD.search(t)}
+    else:
+        # The first word is capitalised because it starts the sentence, not because it is a name.
+        found = {t for t in tokens[1:] if t[0].isupper() and len(t) > 1}
+    return {t for t in found if _key(t) not in asked}

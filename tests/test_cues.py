@@ -1,0 +1,59 @@
+"""Answer-type cues: quotes that offer an answer of the kind asked for come first."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from assistant.answer import Composer
+from assistant.articles import Article
+from assistant.cues import new_candidates, wants_number
+from assistant.retrieval import Passage
+from assistant.settings import Settings
+
+
+def test_quantity_questions_want_numbers():
+    assert wants_number("How many tornadoes struck Mississippi?")
+    assert wants_number("What percentage of the vote did the AfD receive?")
+    assert not wants_number("Which city hosted the summit?")
+
+
+def test_new_candidates_are_names_or_numbers_the_question_does_not_name():
+    question = "Which Dutch city did Nato leaders meet in?"
+    assert new_candidates(question, "Nato leaders met in The Hague on Tuesday.") == {
+        "The",
+        "Hague",
+        "Tuesday.",
+    }
+    # Restating the question's own names offers nothing, and a sentence's first word is no name.
+    assert new_candidates(question, "Leaders of Nato met in a Dutch city.") == set()
+    assert new_candidates("How many tornadoes struck?", "Tornadoes struck 32 towns.") == {"32"}
+    assert new_candidates("How many tornadoes struck?", "Tornadoes struck Texas.") == set()
+
+
+def _words(texts: list[str]) -> list[dict[str, float]]:
+    return [{w: 1.0 for w in re.findall(r"[a-z]+", t.lower())} for t in texts]
+
+
+def test_a_sentence_offering_a_name_is_quoted_before_one_restating_the_question():
+    text = (
+        "The Harbor Games final was hosted by a city on the coast this year, organisers said. "
+        "The Harbor Games final on the coast this year was played in Glasgow before a crowd."
+    )
+    article = Article("a1", "Games report", text)
+    passage = Passage(
+        "a1", "a1:0", text, 0, len(text), 1.0, None, None, "Games report", None, None, None
+    )
+    composer = Composer(
+        Settings(min_confidence=0.0, max_quotes=1),
+        embed=lambda texts: [[1.0, 0.0] for _ in texts],  # every sentence equally close in meaning
+        term_weights=_words,
+        articles=lambda ids: {"a1": article},
+    )
+    question = "Which city hosted the Harbor Games final on the coast this year?"
+    answer = composer.compose(question, question, [passage], [1.0, 0.0])
+    assert [c.quote for c in answer.citations] == [text[text.index("The Harbor Games final on") :]]
+    # The restating sentence shares 10 of the question's 11 words, the other 8: its relevance
+    # is the confidence, the cue only decides what is quoted.
+    assert answer.confidence == pytest.approx(0.7 + 0.3 * 10 / 11)
