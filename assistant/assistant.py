@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,13 @@ from langchain_core.runnables import Runnable, RunnableLambda
 from assistant.answer import Answer, Composer, empty_period
 from assistant.articles import Article, Loaded, LoadError, article_from_text, find_files, load_file
 from assistant.chunking import chunk_article
-from assistant.dates import DateRange, names_period, question_period, recent_period
+from assistant.dates import (
+    RECENT_DAYS,
+    DateRange,
+    names_period,
+    question_period,
+    recent_period,
+)
 from assistant.embeddings import Embedder, ModelEmbedder
 from assistant.generate import Writer, build_chat_model
 from assistant.retrieval import HybridRetriever, Passage
@@ -267,7 +273,16 @@ class Assistant:
         days = self.store.days()
         if not days or None in days.values():  # an undated article might be from the period
             return None
-        newest = max(d for d in days.values() if d)
+        # Dates long after the day the question was asked do not count: a date read from an
+        # article's text is sometimes an event's (on the benchmark, two "2026-07-04"s among
+        # 2025 articles), and one such date would otherwise switch this check off. Articles
+        # from the weeks after it do count: they report on the days before.
+        asked = as_of or self.settings.as_of
+        last = asked + timedelta(days=RECENT_DAYS) if asked else None
+        dated = [d for d in days.values() if d and (last is None or d <= last)]
+        if not dated:
+            return None
+        newest = max(dated)
         after = [r for r in times if r.since and r.since > newest]
         return (after[0], newest) if len(after) == len(times) else None
 

@@ -325,6 +325,16 @@ def test_a_period_after_the_newest_article_abstains_and_says_why(
     stale = dated.ask(recently, as_of=D(2024, 6, 1))
     assert stale.abstained and stale.text.startswith("No articles from 2 May – 1 June 2024: the")
     assert not dated.ask(recently).abstained  # without the day it was asked: no such check
+    # An article dated long after the question (an event's date read from its text) does not
+    # switch the check off; one from the weeks after it does, as it may report on that week.
+    misdated = Article(
+        "fair", "County fair", "The county fair opens on July 4.", published="2031-07-04"
+    )
+    dated.add_loaded([("fair", misdated)])
+    assert dated.ask(question, as_of=D(2024, 4, 24)).abstained
+    soon = Article("later", "Tram report", "The tram report came out.", published="2024-05-10")
+    dated.add_loaded([("later", soon)])
+    assert not dated.ask(question, as_of=D(2024, 4, 24)).abstained
     # A question naming no period is answered whenever it is asked.
     assert not dated.ask(
         "How many votes approved the tram extension?", as_of=D(2030, 1, 1)
