@@ -305,27 +305,36 @@ def _load_jsonl(path: Path, max_bytes: int, max_chars: int | None) -> Iterator[L
         found = False
         for lineno, raw in enumerate(_jsonl_lines(f, limit), 1):
             name = f"{path}:{lineno}"
-            if raw is None:
-                yield name, LoadError(name, f"line too long (over {limit:,} bytes)")
-                found = True
-                continue
             try:
-                line = raw.decode("utf-8").removesuffix("\n")
-            except UnicodeDecodeError as e:
-                found = True
-                column = e.start + 1
-                reason = f"not valid UTF-8 text (bad byte at column {column}); re-save as UTF-8"
-                yield name, LoadError(name, reason)
-                continue
-            if not line.strip():
-                continue
-            found = True
-            try:
-                yield name, _from_jsonl_line(line, max_chars)
+                line = _line_text(raw, limit)
             except _Skip as e:
+                found = True
                 yield name, LoadError(name, str(e))
+                continue
+            if line.strip():
+                found = True
+                yield _record(name, line, max_chars)
         if not found:
             raise _Skip("empty file: no text")
+
+
+def _line_text(raw: bytes | None, limit: int) -> str:
+    """One streamed line as text, without its newline; _Skip if too long or not UTF-8."""
+    if raw is None:
+        raise _Skip(f"line too long (over {limit:,} bytes)")
+    try:
+        return raw.decode("utf-8").removesuffix("\n")
+    except UnicodeDecodeError as e:
+        column = e.start + 1
+        raise _Skip(f"not valid UTF-8 text (bad byte at column {column}); re-save as UTF-8") from e
+
+
+def _record(name: str, line: str, max_chars: int | None) -> Loaded:
+    """One JSONL line as an article, or the error naming it (the batch goes on)."""
+    try:
+        return name, _from_jsonl_line(line, max_chars)
+    except _Skip as e:
+        return name, LoadError(name, str(e))
 
 
 def _read_limited(f: BinaryIO, head: bytes, max_bytes: int) -> bytes:
@@ -340,13 +349,8 @@ def _load_jsonl_text(path: Path, data: bytes, max_chars: int | None) -> Iterator
     if not text.strip():
         raise _Skip("empty file: no text")
     for lineno, line in enumerate(text.split("\n"), 1):
-        if not line.strip():
-            continue
-        name = f"{path}:{lineno}"
-        try:
-            yield name, _from_jsonl_line(line, max_chars)
-        except _Skip as e:
-            yield name, LoadError(name, str(e))
+        if line.strip():
+            yield _record(f"{path}:{lineno}", line, max_chars)
 
 
 _LOADERS = {

@@ -270,19 +270,16 @@ class Assistant:
         times = [r for r in (period, recent) if r is not None and r.since is not None]
         if not times:
             return None
-        days = self.store.days()
-        if not days or None in days.values():  # an undated article might be from the period
+        if None in self.store.days().values():  # an undated article might be from the period
             return None
         # Dates long after the day the question was asked do not count: a date read from an
         # article's text is sometimes an event's (on the benchmark, two "2026-07-04"s among
         # 2025 articles), and one such date would otherwise switch this check off. Articles
         # from the weeks after it do count: they report on the days before.
         asked = as_of or self.settings.as_of
-        last = asked + timedelta(days=RECENT_DAYS) if asked else None
-        dated = [d for d in days.values() if d and (last is None or d <= last)]
-        if not dated:
+        newest = self.store.newest_day(asked + timedelta(days=RECENT_DAYS) if asked else None)
+        if newest is None:
             return None
-        newest = max(dated)
         after = [r for r in times if r.since and r.since > newest]
         return (after[0], newest) if len(after) == len(times) else None
 

@@ -235,9 +235,12 @@ class Store:
                 self._days = (generation, {r[0]: published_day(r[1]) for r in rows})
             return self._days[1]
 
-    def newest_day(self) -> date | None:
-        """The newest publication day in the store: what "last week" is relative to by default."""
-        return max((d for d in self.days().values() if d), default=None)
+    def newest_day(self, until: date | None = None) -> date | None:
+        """The newest publication day in the store (on or before `until`, if given): what "last
+        week" is relative to by default."""
+        return max(
+            (d for d in self.days().values() if d and not (until and d > until)), default=None
+        )
 
     def articles_in(self, period: DateRange) -> set[str]:
         """The ids of the articles published in the period (undated ones never are)."""

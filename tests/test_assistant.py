@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from assistant.assistant import Assistant, standalone_query
+from assistant.assistant import Assistant, IngestReport, standalone_query
 from assistant.settings import Settings
 
 
@@ -93,6 +93,13 @@ def test_changed_file_replaces_the_old_version(loaded: Assistant, articles_dir: 
     assert all("300 homes" not in p.text for p in answer.passages)
 
 
+def add_record(assistant: Assistant, folder: Path, record: dict[str, str]) -> IngestReport:
+    """Add one article as a one-line JSONL file, as a wire feed would deliver it."""
+    path = folder / "fix.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+    return assistant.add([path])
+
+
 def test_changed_jsonl_record_with_same_id_is_replaced(loaded: Assistant, tmp_path: Path):
     record = {
         "id": "wire-bakery-0001",
@@ -100,9 +107,7 @@ def test_changed_jsonl_record_with_same_id_is_replaced(loaded: Assistant, tmp_pa
         "text": "Ruth Kessler's "
         "bakery closed after 93 years, not 92. The correction was issued Monday.",
     }
-    path = tmp_path / "fix.jsonl"
-    path.write_text(json.dumps(record) + "\n")
-    report = loaded.add([path])
+    report = add_record(loaded, tmp_path, record)
     assert [(r.status, r.article_id) for r in report.results] == [("replaced", "wire-bakery-0001")]
     stored = loaded.get("wire-bakery-0001")
     assert stored is not None and stored.text == record["text"]
@@ -208,9 +213,7 @@ def test_a_replaced_article_is_quoted_from_its_new_text(loaded: Assistant, tmp_p
         "text": "A correction, first. Ruth Kessler's family bakery on Mill Street closed after "
         "93 years of baking bread, the family said. The correction was issued Monday.",
     }
-    path = tmp_path / "fix.jsonl"
-    path.write_text(json.dumps(record) + "\n")
-    assert loaded.add([path]).count("replaced") == 1
+    assert add_record(loaded, tmp_path, record).count("replaced") == 1
     after = loaded.ask(question)
     assert any("93 years" in c.quote for c in after.citations), after.text
     _cited_texts(loaded, after.citations)
