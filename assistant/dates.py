@@ -278,7 +278,9 @@ def question_period(question: str, as_of: date) -> DateRange | None:
 
 
 RECENT_DAYS = 30  # "recently" in a news question: about the month before it was asked
-_RECENT = re.compile(r"\b(?:recently|in\s+recent\s+(?:days|weeks|months))\b", re.IGNORECASE)
+# "recently", "in recent weeks", "a recent change": not "in recent years", which an archive
+# ending a month before the question still covers.
+_RECENT = re.compile(r"\brecent(?:ly\b|\b(?!\s+(?:years|decades)\b))", re.IGNORECASE)
 
 
 def recent_period(question: str, as_of: date) -> DateRange | None:

@@ -23,6 +23,7 @@ from assistant.dates import (
     period,
     published_day,
     question_period,
+    recent_period,
 )
 from assistant.embeddings import ModelEmbedder
 from assistant.settings import Settings
@@ -210,6 +211,24 @@ def trams(assistant: Assistant) -> Assistant:
 
 def _articles(hits: list[tuple[str, float]]) -> set[str]:
     return {chunk_id.rsplit(":", 1)[0] for chunk_id, _ in hits}
+
+
+@pytest.mark.parametrize(
+    ("question", "recent"),
+    [
+        ("Who recently won the tram vote?", True),
+        ("In recent weeks, who won the tram vote?", True),
+        ("Thanks to a recent change in the law, who can vote?", True),
+        ("Who won the most recent tram vote?", True),
+        ("How has the tram changed in recent years?", False),
+        ("What did recent decades bring?", False),
+        ("Is recentness a word?", False),
+    ],
+)
+def test_recent_asks_about_the_month_before_the_question(question: str, recent: bool):
+    as_of = D(2024, 6, 1)
+    want = DateRange(D(2024, 5, 2), as_of) if recent else None
+    assert recent_period(question, as_of) == want
 
 
 def test_dense_and_keyword_search_keep_to_the_period(trams: Assistant):

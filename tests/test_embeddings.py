@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from assistant.embeddings import (
     export_onnx,
     load_embedder,
     model_path,
+    onnx_file_name,
 )
 
 TEXTS = [
@@ -80,3 +82,17 @@ def test_rows_are_batched_longest_first_without_much_padding(tmp_path: Path):
     groups = onnx.batches(lengths)
     assert sorted(i for g in groups for i in g) == list(range(len(lengths)))
     assert groups == [[1, 5, 2], [6], [3, 4, 0]]  # at most 3 rows; 10 tokens never pad to 50
+
+
+def test_copies_of_the_same_weights_share_one_export(tmp_path: Path):
+    # Each clone has its own virtual environment; a name from the path gave each clone
+    # another 90 MB export in the shared cache.
+    copy = tmp_path / "copy"
+    shutil.copytree(model_path(), copy)
+    assert onnx_file_name(copy) == onnx_file_name(model_path())
+    with (copy / "model.safetensors").open("r+b") as f:
+        f.seek(-1, 2)
+        last = f.read(1)
+        f.seek(-1, 2)
+        f.write(bytes([last[0] ^ 1]))
+    assert onnx_file_name(copy) != onnx_file_name(model_path())
