@@ -264,9 +264,11 @@ class Assistant:
         self, question: str, period: DateRange | None, as_of: date | None
     ) -> tuple[DateRange, date] | None:
         """The question's time and the newest article's day, if that time is after it (so no
-        article can say): the period it names, or "recently" when the day it was asked is known.
+        article can say): the period it names, or "recently" when the day it was asked is known
+        (given with the question or set as `as_of`).
         """
-        recent = recent_period(question, as_of) if as_of else None
+        asked = as_of or self.settings.as_of
+        recent = recent_period(question, asked) if asked else None
         times = [r for r in (period, recent) if r is not None and r.since is not None]
         if not times:
             return None
@@ -276,7 +278,6 @@ class Assistant:
         # article's text is sometimes an event's (on the benchmark, two "2026-07-04"s among
         # 2025 articles), and one such date would otherwise switch this check off. Articles
         # from the weeks after it do count: they report on the days before.
-        asked = as_of or self.settings.as_of
         newest = self.store.newest_day(asked + timedelta(days=RECENT_DAYS) if asked else None)
         if newest is None:
             return None

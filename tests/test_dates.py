@@ -344,6 +344,11 @@ def test_a_period_after_the_newest_article_abstains_and_says_why(
     stale = dated.ask(recently, as_of=D(2024, 6, 1))
     assert stale.abstained and stale.text.startswith("No articles from 2 May – 1 June 2024: the")
     assert not dated.ask(recently).abstained  # without the day it was asked: no such check
+    # The day set for a whole session (--as-of, ASSISTANT_AS_OF) counts like the question's.
+    session = Assistant(
+        settings.model_copy(update={"as_of": D(2024, 6, 1)}), store=dated.store, embedder=embedder
+    )
+    assert session.ask(recently).text.startswith("No articles from 2 May – 1 June 2024: the")
     # An article dated long after the question (an event's date read from its text) does not
     # switch the check off; one from the weeks after it does, as it may report on that week.
     misdated = Article(
