@@ -401,6 +401,7 @@ def run_assistant(args: argparse.Namespace, inputs: Inputs, run_dir: Path) -> Sy
         result.notes.append(
             f"index reused (--reuse-index), built {ing.get('date')}: "
             f"{ing.get('chunks', '?')} chunks in {ing.get('seconds', '?')} s"
+            + (f" ({ing['note']})" if ing.get("note") else "")
         )
     else:
         result.notes.append(
