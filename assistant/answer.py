@@ -5,16 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from rapidfuzz import fuzz
 
 from assistant.articles import Article
 from assistant.chunking import sentence_spans
-from assistant.cues import new_candidates
+from assistant.cues import facts, new_candidates
 from assistant.dates import DateRange, long_day
 from assistant.retrieval import Outlet, Passage
 from assistant.settings import Settings
-from assistant.store import index_text
+from assistant.store import SentenceKey, index_text
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,12 @@ class Answer:
 
 def _text(articles: dict[str, Article], s: _Sentence) -> str:
     return articles[s.article_id].text[s.start : s.end]
+
+
+def _same_statement(a: str, b: str) -> bool:
+    """Near-identical wording with the same numbers and names, so quoting one is enough;
+    "member 7 proposed 7,000 dollars" and "member 77 proposed 77,000 dollars" are two facts."""
+    return fuzz.ratio(a, b) > 85 and facts(a) == facts(b)
 
 
 class CitationError(AssertionError):
@@ -150,12 +157,14 @@ class Composer:
         term_weights: Callable[[list[str]], list[dict[str, float]]],
         articles: Callable[[list[str]], dict[str, Article]],
         sentences: Callable[[str], Sequence[tuple[int, int]]] = sentence_spans,
+        stored: Callable[[list[SentenceKey]], dict[SentenceKey, Any]] = lambda keys: {},
     ) -> None:
         self.settings = settings
         self._embed = embed
         self._term_weights = term_weights
         self._articles = articles
         self._sentences = sentences  # the retriever's cache: each article is split once
+        self._stored = stored  # sentence vectors computed when the article was indexed
 
     def candidates(self, passages: Sequence[Passage], texts: dict[str, str]) -> list[_Sentence]:
         """The sentences of the best passages, each once, with their place in the article."""
@@ -186,8 +195,11 @@ class Composer:
         """Each sentence scored by meaning (cosine) and by the question's rare words it has.
 
         Sentences are first ranked by shared rare words (cheap), and only the best few are
-        embedded. A sentence is read with its headline, as chunks are indexed: "the final" in
-        a story headlined "Rovers win the Northern Cup final" is about the Northern Cup.
+        compared by meaning. Their vectors were pooled from their chunk's token states when it
+        was indexed, so a sentence is read in its context, headline included: "the final" in a
+        story headlined "Rovers win the Northern Cup final" is about the Northern Cup. A
+        sentence without one (a store written before these were kept) is embedded now, with
+        its headline.
         Among relevant sentences, those offering answers of the kind asked for (names, or
         numbers for "how many") rank higher than those that only restate the question.
         """
@@ -200,11 +212,19 @@ class Composer:
         ]
         order = sorted(range(len(sentences)), key=lambda i: (-overlaps[i], sentences[i].rank))
         keep = order[: self.settings.sentence_candidates]
-        vectors = self._embed([bodies[i] for i in keep])
+        keys = {i: (sentences[i].article_id, sentences[i].start, sentences[i].end) for i in keep}
+        stored = self._stored(list(keys.values()))
+        missing = [i for i in keep if keys[i] not in stored]
+        embedded = (
+            dict(zip(missing, self._embed([bodies[i] for i in missing]), strict=True))
+            if missing
+            else {}
+        )
         w = self.settings.cosine_weight
         scored = []
-        for i, vec in zip(keep, vectors, strict=True):
-            cosine = sum(a * b for a, b in zip(q_vector, vec, strict=True))
+        for i in keep:
+            vec = stored[keys[i]] if keys[i] in stored else embedded[i]
+            cosine = float(sum(a * b for a, b in zip(q_vector, vec, strict=True)))
             s = sentences[i]
             relevance = w * cosine + (1 - w) * overlaps[i]
             offered = len(new_candidates(question, _text(articles, s)))
@@ -225,7 +245,7 @@ class Composer:
             if len(chosen) >= self.settings.max_quotes or s.score < self._floor(scored):
                 break
             body = texts[s.article_id][s.start : s.end]
-            if any(fuzz.ratio(body, texts[c.article_id][c.start : c.end]) > 85 for c in chosen):
+            if any(_same_statement(body, texts[c.article_id][c.start : c.end]) for c in chosen):
                 continue
             chosen.append(s)
         # Join sentences that follow each other in one paragraph into one quote.

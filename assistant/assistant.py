@@ -115,6 +115,7 @@ class Assistant:
             term_weights=self.store.term_weights,
             articles=self.store.articles,
             sentences=self.retriever.sentences,
+            stored=self.store.sentence_vectors,
         )
         self.writer = (
             Writer(self.settings, self.llm, self.composer, self.store.articles)

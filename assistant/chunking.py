@@ -37,6 +37,7 @@ class Chunk:
     start: int
     end: int
     text: str
+    sentences: tuple[tuple[int, int], ...] = ()  # its sentences' offsets, when just split
 
 
 def _ends_sentence(text: str, dot_start: int, dot_end: int) -> bool:
@@ -163,6 +164,14 @@ def chunk_article(
     for ordinal, group in enumerate(groups):
         start, end = group[0][0], group[-1][1]
         chunks.append(
-            Chunk(f"{article_id}:{ordinal}", article_id, ordinal, start, end, text[start:end])
+            Chunk(
+                f"{article_id}:{ordinal}",
+                article_id,
+                ordinal,
+                start,
+                end,
+                text[start:end],
+                tuple(group),
+            )
         )
     return chunks

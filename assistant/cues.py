@@ -43,3 +43,9 @@ def new_candidates(question: str, sentence: str) -> set[str]:
         # The first word is capitalised because it starts the sentence, not because it is a name.
         found = {t for t in tokens[1:] if t[0].isupper() and len(t) > 1}
     return {t for t in found if _key(t) not in asked}
+
+
+def facts(sentence: str) -> set[str]:
+    """The numbers and names a sentence states (its first word aside, capitalised anyway)."""
+    tokens = _TOKEN.findall(sentence)
+    return {_key(t) for i, t in enumerate(tokens) if t[0].isdigit() or (i > 0 and t[0].isupper())}

@@ -2,6 +2,10 @@
 
 Two engines give the same vectors: onnxruntime (the default; about twice as fast on CPU and
 it needs no torch once the model is exported) and sentence-transformers on torch.
+
+Both can also give, in the same pass, vectors for spans of each text (its sentences): the mean
+of the span's token states, which were computed with the whole text in view ("late chunking").
+The answer step compares these with the question instead of running the model per sentence.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -23,12 +28,33 @@ EXPORT_TOLERANCE = 1e-4  # an exported model whose vectors differ more than this
 PADDING_SLACK = 1.15
 
 
+Span = tuple[int, int]  # character offsets into one text
+
+
 class Embedder(Protocol):
     """Anything that turns texts into vectors (a LangChain `Embeddings` fits)."""
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]: ...
 
     def embed_query(self, text: str) -> list[float]: ...
+
+
+def pool_spans(hidden: Any, offsets: Sequence[Span], spans: Sequence[Span]) -> list[Any]:
+    """For each span, the normalised mean of the token states inside it (None if no token is:
+    the span was cut off by the model's window). `hidden` has one row per token of `offsets`."""
+    import numpy as np
+
+    bounds = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
+    real = bounds[:, 1] > bounds[:, 0]  # special tokens have empty offsets
+    out: list[Any] = []
+    for lo, hi in spans:
+        inside = real & (bounds[:, 0] >= lo) & (bounds[:, 1] <= hi)
+        if not inside.any():
+            out.append(None)
+            continue
+        mean = hidden[inside].mean(axis=0)
+        out.append(mean / max(float(np.linalg.norm(mean)), 1e-12))
+    return out
 
 
 def model_path() -> Path:
@@ -67,6 +93,26 @@ class LocalEmbedder(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         return self._encode([text])[0]
+
+    def embed_with_spans(
+        self, texts: list[str], spans: list[list[Span]]
+    ) -> tuple[list[list[float]], list[list[Any]]]:
+        """The texts' vectors, and for each text the vectors of its spans (see `pool_spans`)."""
+        if not texts:
+            return [], []
+        outputs = self.model.encode(
+            texts, batch_size=self.batch_size, output_value=None, show_progress_bar=False
+        )
+        tokens = self.model.tokenizer(
+            texts, return_offsets_mapping=True, truncation=True, max_length=MAX_TOKENS
+        )["offset_mapping"]
+        vectors, pooled = [], []
+        for out, offsets, wanted in zip(outputs, tokens, spans, strict=True):
+            mean = out["sentence_embedding"]
+            vectors.append((mean / mean.norm()).tolist())
+            hidden = out["token_embeddings"][: len(offsets)].numpy()
+            pooled.append(pool_spans(hidden, offsets, wanted))
+        return vectors, pooled
 
 
 def onnx_file_name(source: Path) -> str:
@@ -155,7 +201,8 @@ class OnnxEmbedder(Embeddings):
         tokenizer.no_padding()
         return cls(session, tokenizer, batch_size)
 
-    def _batch(self, encoded: list[Any]) -> Any:
+    def _batch(self, encoded: list[Any]) -> tuple[Any, Any]:
+        """Each row's normalised mean vector, and the token states of the batch."""
         import numpy as np
 
         width = max(len(e.ids) for e in encoded)
@@ -169,7 +216,7 @@ class OnnxEmbedder(Embeddings):
         )[0]
         weights = mask[..., None].astype(np.float32)
         mean = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
-        return mean / np.clip(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12, None)
+        return mean / np.clip(np.linalg.norm(mean, axis=1, keepdims=True), 1e-12, None), hidden
 
     def batches(self, lengths: list[int]) -> list[list[int]]:
         """Rows grouped longest first; a row that would make padding cost too much starts anew.
@@ -195,12 +242,23 @@ class OnnxEmbedder(Embeddings):
         return groups
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.embed_with_spans(texts, [[] for _ in texts])[0]
+
+    def embed_with_spans(
+        self, texts: list[str], spans: list[list[Span]]
+    ) -> tuple[list[list[float]], list[list[Any]]]:
+        """The texts' vectors, and for each text the vectors of its spans (see `pool_spans`)."""
         encoded = self.tokenizer.encode_batch(texts)
         vectors: list[list[float]] = [[] for _ in texts]
+        pooled: list[list[Any]] = [[] for _ in texts]
         for rows in self.batches([len(e.ids) for e in encoded]):
-            for i, v in zip(rows, self._batch([encoded[i] for i in rows]), strict=True):
-                vectors[i] = v.tolist()
-        return vectors
+            means, hidden = self._batch([encoded[i] for i in rows])
+            for row, i in enumerate(rows):
+                vectors[i] = means[row].tolist()
+                if spans[i]:
+                    states = hidden[row, : len(encoded[i].ids)]
+                    pooled[i] = pool_spans(states, encoded[i].offsets, spans[i])
+        return vectors, pooled
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed_documents([text])[0]
@@ -243,3 +301,11 @@ class ModelEmbedder(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         return self.impl.embed_query(text)
+
+    def embed_with_spans(
+        self, texts: list[str], spans: list[list[Span]]
+    ) -> tuple[list[list[float]], list[list[Any]]]:
+        """The texts' vectors and their spans' vectors (see `pool_spans`)."""
+        if not texts:
+            return [], []
+        return self.impl.embed_with_spans(texts, spans)  # type: ignore[attr-defined]

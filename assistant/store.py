@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import numpy as np
+
 from assistant.articles import Article
 from assistant.chunking import Chunk
 from assistant.dates import DateRange, day_number, published_day
@@ -35,6 +37,12 @@ CREATE TABLE IF NOT EXISTS chunks (
     ordinal INTEGER NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_article ON chunks(article_id);
+-- Each sentence's vector pooled from its chunk's token states (float16), so answering needs no
+-- model run per sentence. Stores written before this have none and embed sentences when asked.
+CREATE TABLE IF NOT EXISTS sentence_vectors (
+    article_id TEXT NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL, vector BLOB NOT NULL,
+    PRIMARY KEY (article_id, start, "end")
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta VALUES ('generation', '0');
 -- Whether every vector carries its article's publication day (stores written before dates were
@@ -69,6 +77,9 @@ class Pending:
     article: Article
     chunks: list[Chunk]
     replaces: tuple[str, ...] = ()
+
+
+SentenceKey = tuple[str, int, int]  # article id, start, end
 
 
 def index_text(title: str, chunk_text: str) -> str:
@@ -304,6 +315,32 @@ class Store:
             ids.update(r[0] for r in rows)
         return ids
 
+    def _embed(self, batch: Sequence[Pending]) -> tuple[list[list[float]], dict[SentenceKey, Any]]:
+        """The chunks' vectors, and each sentence's vector pooled from the chunk that holds it
+        nearest its middle (a sentence carried over into the next chunk is in two)."""
+        texts, spans, owners = [], [], []
+        for item in batch:
+            shift = len(index_text(item.article.title, ""))  # the chunk follows its headline
+            for chunk in item.chunks:
+                texts.append(index_text(item.article.title, chunk.text))
+                spans.append(
+                    [(a - chunk.start + shift, b - chunk.start + shift) for a, b in chunk.sentences]
+                )
+                owners.append(chunk)
+        with_spans = getattr(self.embedder, "embed_with_spans", None)
+        if with_spans is None:  # an embedder without token states: sentences are embedded later
+            return self.embedder.embed_documents(texts), {}
+        vectors, pooled = with_spans(texts, spans)
+        best: dict[SentenceKey, tuple[float, Any]] = {}
+        for chunk, sentence_vectors in zip(owners, pooled, strict=True):
+            middle = (chunk.start + chunk.end) / 2
+            for (a, b), vector in zip(chunk.sentences, sentence_vectors, strict=True):
+                key = (chunk.article_id, a, b)
+                off_centre = abs((a + b) / 2 - middle)
+                if vector is not None and (key not in best or off_centre < best[key][0]):
+                    best[key] = (off_centre, vector)
+        return vectors, {key: v for key, (_, v) in best.items()}
+
     def write(self, batch: Sequence[Pending]) -> dict[str, str]:
         """Embed and store a batch of articles, replacing what each replaces.
 
@@ -311,14 +348,18 @@ class Store:
         """
         if not batch:
             return {}
-        texts, metadatas, ids = [], [], []
+        metadatas, ids, documents = [], [], []
         for item in batch:
             for chunk in item.chunks:
-                texts.append(index_text(item.article.title, chunk.text))
+                documents.append(index_text(item.article.title, chunk.text))
                 metadatas.append(_chunk_metadata(chunk, published_day(item.article.published)))
                 ids.append(chunk.id)
+        vectors, sentence_vectors = self._embed(batch)
         if ids:
-            self.vectors.add_texts(texts, metadatas=metadatas, ids=ids)
+            # Chroma directly: LangChain's add_texts would run the model again for the vectors.
+            self.vectors._collection.upsert(
+                ids=ids, embeddings=vectors, metadatas=metadatas, documents=documents
+            )
         now = datetime.now(UTC).isoformat(timespec="seconds")
         repeats: dict[str, str] = {}
         with self._lock, self._db:
@@ -327,8 +368,7 @@ class Store:
             stale = self._chunk_ids_of(old_ids) - set(ids)
             self._duplicates.forget(old_ids - {item.article.id for item in batch})
             for old in old_ids:
-                self._db.execute("DELETE FROM chunks WHERE article_id=?", (old,))
-                self._db.execute("DELETE FROM articles WHERE id=?", (old,))
+                self._delete_rows(old)
             for item in batch:
                 a = item.article
                 self._db.execute(
@@ -347,9 +387,18 @@ class Store:
                     ),
                 )
                 self._db.execute("DELETE FROM chunks WHERE article_id=?", (a.id,))
+                self._db.execute("DELETE FROM sentence_vectors WHERE article_id=?", (a.id,))
                 self._db.executemany(
                     'INSERT INTO chunks (id, article_id, ordinal, start, "end") VALUES (?,?,?,?,?)',
                     [(c.id, c.article_id, c.ordinal, c.start, c.end) for c in item.chunks],
+                )
+                self._db.executemany(
+                    "INSERT INTO sentence_vectors VALUES (?,?,?,?)",
+                    [
+                        (*key, np.asarray(v, dtype=np.float16).tobytes())
+                        for key, v in sentence_vectors.items()
+                        if key[0] == a.id
+                    ],
                 )
                 canonical = self._duplicates.assign(a.id, a.text)
                 if canonical:
@@ -366,14 +415,30 @@ class Store:
             existing = [i for i in dict.fromkeys(article_ids) if self.get(i) is not None]
             chunk_ids = self._chunk_ids_of(existing)
             for article_id in existing:
-                self._db.execute("DELETE FROM chunks WHERE article_id=?", (article_id,))
-                self._db.execute("DELETE FROM articles WHERE id=?", (article_id,))
+                self._delete_rows(article_id)
             self._duplicates.forget(existing)
             if existing:
                 self._bump_generation()
         if chunk_ids:
             self.vectors.delete(ids=sorted(chunk_ids))
         return existing
+
+    def _delete_rows(self, article_id: str) -> None:
+        """Delete an article's rows (its vectors in Chroma are deleted after the commit)."""
+        self._db.execute("DELETE FROM chunks WHERE article_id=?", (article_id,))
+        self._db.execute("DELETE FROM sentence_vectors WHERE article_id=?", (article_id,))
+        self._db.execute("DELETE FROM articles WHERE id=?", (article_id,))
+
+    def sentence_vectors(self, keys: Sequence[SentenceKey]) -> dict[SentenceKey, Any]:
+        """The stored vectors of these sentences (float32), for those that have one."""
+        found: dict[SentenceKey, Any] = {}
+        sql = 'SELECT vector FROM sentence_vectors WHERE article_id=? AND start=? AND "end"=?'
+        with self._lock:
+            for key in keys:
+                row = self._db.execute(sql, key).fetchone()
+                if row is not None:
+                    found[key] = np.frombuffer(row[0], dtype=np.float16).astype(np.float32)
+        return found
 
     def _bump_generation(self) -> None:
         self._db.execute(

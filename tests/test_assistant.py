@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from assistant.assistant import Assistant, IngestReport, standalone_query
+from assistant.chunking import sentence_spans
 from assistant.settings import Settings
 
 
@@ -219,3 +220,47 @@ def test_a_replaced_article_is_quoted_from_its_new_text(loaded: Assistant, tmp_p
     _cited_texts(loaded, after.citations)
     loaded.remove(["wire-bakery-0001"])
     assert all(c.article_id != "wire-bakery-0001" for c in loaded.ask(question).citations)
+
+
+def test_sentences_are_compared_by_vectors_kept_when_indexed(loaded: Assistant, tmp_path: Path):
+    db = loaded.store._db
+    question = "How many people watched the Northern Cup final?"
+    # Every sentence of every chunk got a vector when its article was added.
+    for info in loaded.list_articles():
+        article = loaded.get(info.id)
+        assert article is not None
+        chunks = loaded.store.chunks([f"{info.id}:{n}" for n in range(info.chunks)]).values()
+        inside = {
+            (a, b)
+            for a, b in sentence_spans(article.text, loaded.settings.chunk_chars)
+            if any(c.start <= a and b <= c.end for c in chunks)
+        }
+        rows = db.execute(
+            'SELECT start, "end" FROM sentence_vectors WHERE article_id=?', (info.id,)
+        ).fetchall()
+        assert {(r[0], r[1]) for r in rows} == inside and inside
+    # So answering runs the model on the question only, never on a sentence.
+    embed = loaded.composer._embed
+
+    def no_model(texts: list[str]) -> list[list[float]]:
+        raise AssertionError(f"sentences embedded at question time: {texts}")
+
+    loaded.composer._embed = no_model
+    answer = loaded.ask(question)
+    assert any("21,400" in c.quote for c in answer.citations), answer.text
+    # A store written before sentence vectors were kept embeds them when asked, same answer.
+    with db:
+        db.execute("DELETE FROM sentence_vectors")
+    calls: list[list[str]] = []
+    loaded.composer._embed = lambda texts: calls.append(texts) or embed(texts)
+    again = loaded.ask(question)
+    assert (
+        calls and [c.quote for c in again.citations][:1] == [c.quote for c in answer.citations][:1]
+    )
+    # Replacing or removing an article replaces or removes its sentence vectors.
+    record = {"id": "wire-bakery-0001", "title": "Bakery", "text": "It closed. It was old."}
+    add_record(loaded, tmp_path, record)
+    count = "SELECT COUNT(*) FROM sentence_vectors WHERE article_id=?"
+    assert db.execute(count, (record["id"],)).fetchone()[0] == 2
+    loaded.remove([record["id"]])
+    assert db.execute(count, (record["id"],)).fetchone()[0] == 0

@@ -57,3 +57,15 @@ def test_a_sentence_offering_a_name_is_quoted_before_one_restating_the_question(
     # The restating sentence shares 10 of the question's 11 words, the other 8: its relevance
     # is the confidence, the cue only decides what is quoted.
     assert answer.confidence == pytest.approx(0.7 + 0.3 * 10 / 11)
+
+
+def test_near_identical_sentences_with_different_facts_are_both_quoted():
+    # The near-duplicate filter is for the same sentence twice (syndicated copies), not for
+    # two members' two different budgets.
+    from assistant.answer import _same_statement
+
+    seven = "Council member number 7 proposed a plan costing 7000 dollars."
+    assert _same_statement(seven, seven.replace("7000 dollars", "7000 dollars,"))
+    assert not _same_statement(seven, seven.replace("7", "77"))
+    assert not _same_statement(seven, seven.replace("Council member", "Council member Ames"))
+    assert not _same_statement(seven, "The vote was postponed until the next session.")

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from assistant.chunking import sentence_spans
 from assistant.embeddings import (
     LocalEmbedder,
     ModelEmbedder,
@@ -96,3 +97,27 @@ def test_copies_of_the_same_weights_share_one_export(tmp_path: Path):
         f.seek(-1, 2)
         f.write(bytes([last[0] ^ 1]))
     assert onnx_file_name(copy) != onnx_file_name(model_path())
+
+
+def test_sentence_vectors_come_from_the_same_pass_on_both_engines(
+    embedder: ModelEmbedder, torch_model: LocalEmbedder
+):
+    text = "Rovers win the Cup\nThe final was on Sunday. Dr. Ames scored twice. Fans cheered."
+    spans = sentence_spans(text)[1:]
+    assert [text[a:b] for a, b in spans][1] == "Dr. Ames scored twice."
+    cut = "word " * 400  # past the model's window: its tail has no tokens
+    texts, wanted = [text, cut, "Short."], [spans, [(0, 4), (1900, 1990)], []]
+    vectors, pooled = embedder.embed_with_spans(texts, wanted)
+    assert np.allclose(vectors, embedder.embed_documents(texts), atol=1e-6)
+    want_vectors, want_pooled = torch_model.embed_with_spans(texts, wanted)
+    assert np.allclose(vectors, want_vectors, atol=1e-5)
+    assert pooled[1][1] is None and want_pooled[1][1] is None and pooled[2] == []
+    for got, want in zip(
+        pooled[0] + pooled[1][:1], want_pooled[0] + want_pooled[1][:1], strict=True
+    ):
+        assert abs(float(np.dot(got, want)) - 1) < 1e-5 and abs(np.linalg.norm(got) - 1) < 1e-5
+    # Each sentence gets its own vector, read in context: not the whole text's, not another's.
+    sims = np.array(pooled[0]) @ np.array(pooled[0]).T
+    assert sims[0, 1] < 0.9 and sims[1, 2] < 0.9
+    alone = embedder.embed_query("Dr. Ames scored twice.")
+    assert float(np.dot(pooled[0][1], alone)) > float(np.dot(vectors[0], alone))
