@@ -203,7 +203,7 @@ def ask(app: Any, conversation: int, question: str) -> Asked:
     first: float | None = None
     answer = ""
     try:
-        job = app.submit(question, api_name="/ask")
+        job = app.submit(question, "", "", api_name="/ask")  # no period: since, until empty
         for output in job:
             chat = output[0] if isinstance(output, (list, tuple)) else None
             if isinstance(chat, list) and chat and chat[-1].get("role") == "assistant":
