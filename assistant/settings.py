@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     answer_cue_weight: float = 0.2
     # Tuned on the dev questions (bench/tune.py): below min_confidence the assistant abstains;
     # below weak_confidence it answers but says the evidence is weak.
-    min_confidence: float = 0.35
+    min_confidence: float = 0.365
     weak_confidence: float = 0.44
 
     # Embeddings: "onnx" (default; exported once from the same weights into cache_dir, same
