@@ -196,6 +196,23 @@ class Assistant:
         self.store.refresh_keywords()
         return IngestReport(tuple(results))
 
+    def add_sentence_vectors(self, progress: Progress | None = None) -> int:
+        """Give articles stored by an older version their sentence vectors, so their answers
+        need no model run per sentence; returns how many. Stopped, it resumes where it was."""
+        missing = self.store.without_sentence_vectors()
+        batch: list[Pending] = []
+        for done, article_id in enumerate(missing, 1):
+            pending = self.store.stored(article_id)
+            if pending is not None:
+                batch.append(pending)
+            if sum(len(p.chunks) for p in batch) >= self.settings.write_batch_chunks:
+                self.store.add_sentence_vectors(batch)
+                batch.clear()
+            if progress:
+                progress(done, len(missing), article_id)
+        self.store.add_sentence_vectors(batch)
+        return len(missing)
+
     def _prepare(
         self, name: str, article: Article, in_batch: dict[str, str]
     ) -> IngestResult | tuple[str, Pending, str]:

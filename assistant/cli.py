@@ -6,6 +6,8 @@ import json
 import re
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import date
 from pathlib import Path
@@ -114,15 +116,11 @@ def cli(
     obj["settings"] = (obj.get("settings") or Settings()).model_copy(update=overrides)
 
 
-@cli.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
-@click.option("--quiet", "-q", is_flag=True, help="No progress bar; only the summary.")
-@click.pass_context
-def add(ctx: click.Context, paths: tuple[Path, ...], quiet: bool) -> None:
-    """Add articles from files or folders (.txt .md .html .htm .pdf .jsonl)."""
+@contextmanager
+def _progress_bar(quiet: bool) -> Iterator[Callable[[int, int, str], None]]:
+    """A progress callback drawing a bar on stderr (created at the first call), or nothing."""
     from tqdm import tqdm
 
-    assistant = _assistant(ctx)
     bar = None
 
     def progress(done: int, total: int, name: str) -> None:
@@ -134,16 +132,28 @@ def add(ctx: click.Context, paths: tuple[Path, ...], quiet: bool) -> None:
         bar.update(done - bar.n)
 
     try:
-        report = assistant.add(paths, progress=progress)
+        yield progress
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar; only the summary.")
+@click.pass_context
+def add(ctx: click.Context, paths: tuple[Path, ...], quiet: bool) -> None:
+    """Add articles from files or folders (.txt .md .html .htm .pdf .jsonl)."""
+    assistant = _assistant(ctx)
+    try:
+        with _progress_bar(quiet) as progress:
+            report = assistant.add(paths, progress=progress)
     except KeyboardInterrupt:
         # Every batch written so far is complete; a re-run skips those articles as unchanged.
         raise click.ClickException(
             "interrupted: the articles stored so far are complete; run the same command again "
             "to add the rest"
         ) from None
-    finally:
-        if bar is not None:
-            bar.close()
     for result in report.failed:
         click.echo(terminal_safe(f"failed: {result.name}: {result.reason}"), err=True)
     for result in report.results:
@@ -156,6 +166,22 @@ def add(ctx: click.Context, paths: tuple[Path, ...], quiet: bool) -> None:
     click.echo(report.summary())
     if report.failed:
         ctx.exit(1)
+
+
+@cli.command()
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar; only the summary.")
+@click.pass_context
+def upgrade(ctx: click.Context, quiet: bool) -> None:
+    """Bring a store written by an older version up to date (sentence vectors; resumable)."""
+    assistant = _assistant(ctx)
+    try:
+        with _progress_bar(quiet) as progress:
+            n = assistant.add_sentence_vectors(progress=progress)
+    except KeyboardInterrupt:
+        raise click.ClickException(
+            "interrupted: what was done is kept; run the same command again to finish"
+        ) from None
+    click.echo(f"{n} article{'' if n == 1 else 's'} given sentence vectors")
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")

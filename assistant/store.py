@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from assistant.articles import Article
-from assistant.chunking import Chunk
+from assistant.chunking import Chunk, sentence_spans
 from assistant.dates import DateRange, day_number, published_day
 from assistant.duplicates import NearDuplicates
 from assistant.embeddings import Embedder
@@ -387,19 +387,11 @@ class Store:
                     ),
                 )
                 self._db.execute("DELETE FROM chunks WHERE article_id=?", (a.id,))
-                self._db.execute("DELETE FROM sentence_vectors WHERE article_id=?", (a.id,))
                 self._db.executemany(
                     'INSERT INTO chunks (id, article_id, ordinal, start, "end") VALUES (?,?,?,?,?)',
                     [(c.id, c.article_id, c.ordinal, c.start, c.end) for c in item.chunks],
                 )
-                self._db.executemany(
-                    "INSERT INTO sentence_vectors VALUES (?,?,?,?)",
-                    [
-                        (*key, np.asarray(v, dtype=np.float16).tobytes())
-                        for key, v in sentence_vectors.items()
-                        if key[0] == a.id
-                    ],
-                )
+                self._keep_sentence_vectors(a.id, sentence_vectors)
                 canonical = self._duplicates.assign(a.id, a.text)
                 if canonical:
                     repeats[a.id] = canonical
@@ -422,6 +414,51 @@ class Store:
         if chunk_ids:
             self.vectors.delete(ids=sorted(chunk_ids))
         return existing
+
+    def _keep_sentence_vectors(self, article_id: str, vectors: dict[SentenceKey, Any]) -> None:
+        """Replace an article's sentence vectors (inside the caller's transaction)."""
+        self._db.execute("DELETE FROM sentence_vectors WHERE article_id=?", (article_id,))
+        self._db.executemany(
+            "INSERT INTO sentence_vectors VALUES (?,?,?,?)",
+            [
+                (*key, np.asarray(v, dtype=np.float16).tobytes())
+                for key, v in vectors.items()
+                if key[0] == article_id
+            ],
+        )
+
+    def without_sentence_vectors(self) -> list[str]:
+        """Articles stored before sentence vectors were kept (answered more slowly)."""
+        sql = "SELECT id FROM articles WHERE id NOT IN (SELECT article_id FROM sentence_vectors)"
+        with self._lock:
+            return [r[0] for r in self._db.execute(sql)]
+
+    def stored(self, article_id: str) -> Pending | None:
+        """A stored article with its stored chunks, each with its sentences, as when written."""
+        article = self.get(article_id)
+        if article is None:
+            return None
+        with self._lock:
+            ids = [
+                r[0]
+                for r in self._db.execute(
+                    "SELECT id FROM chunks WHERE article_id=? ORDER BY ordinal", (article_id,)
+                )
+            ]
+        spans = sentence_spans(article.text, self.settings.chunk_chars)
+        chunks = [
+            replace(c, sentences=tuple((a, b) for a, b in spans if c.start <= a and b <= c.end))
+            for c in sorted(self.chunks(ids).values(), key=lambda c: c.ordinal)
+        ]
+        return Pending(article, chunks)
+
+    def add_sentence_vectors(self, batch: Sequence[Pending]) -> None:
+        """Compute and keep the sentence vectors of stored articles (one model pass each)."""
+        _, vectors = self._embed(batch)
+        with self._lock, self._db:
+            for item in batch:
+                if self.get(item.article.id) == item.article:  # not replaced meanwhile
+                    self._keep_sentence_vectors(item.article.id, vectors)
 
     def _delete_rows(self, article_id: str) -> None:
         """Delete an article's rows (its vectors in Chroma are deleted after the commit)."""

@@ -6,6 +6,7 @@ import json
 import sqlite3
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner, Result
 
@@ -214,3 +215,22 @@ def test_the_terminal_shows_escape_sequences_in_articles_instead_of_obeying_them
     # JSON keeps the stored text exactly (offsets refer to it); JSON escapes it anyway.
     shown = json.loads(run("show", "--json", "esc-1").stdout)
     assert shown["text"] == record["text"]
+
+
+def test_upgrade_gives_an_old_store_its_sentence_vectors(run, articles_dir: Path, data_dir: Path):
+    assert run("add", "-q", str(articles_dir)).exit_code == 0
+    db = sqlite3.connect(data_dir / "articles.sqlite3")
+    sql = 'SELECT article_id, start, "end", vector FROM sentence_vectors ORDER BY 1, 2'
+    kept = db.execute(sql).fetchall()
+    with db:  # a store written by the previous version: articles, chunks, no sentence vectors
+        db.execute("DELETE FROM sentence_vectors")
+    upgraded = run("upgrade")
+    assert upgraded.exit_code == 0, upgraded.output
+    assert upgraded.stdout.strip() == "6 articles given sentence vectors"
+    again = db.execute(sql).fetchall()
+    assert [r[:3] for r in again] == [r[:3] for r in kept]
+    for old, new in zip(kept, again, strict=True):
+        a, b = (np.frombuffer(r[3], dtype=np.float16).astype(np.float32) for r in (old, new))
+        assert float(a @ b) > 0.999
+    assert run("upgrade", "-q").stdout.strip() == "0 articles given sentence vectors"
+    assert "21,400" in run("ask", "How many people watched the Northern Cup final?").stdout
