@@ -185,6 +185,19 @@ class Composer:
         ]
         return long_enough or out
 
+    def vectors(self, sentences: Sequence[_Sentence], bodies: Sequence[str]) -> list[Any]:
+        """Each sentence's vector: the one kept when its article was indexed, else its body
+        (headline and sentence) embedded now, as for a store written before they were kept."""
+        keys = [(s.article_id, s.start, s.end) for s in sentences]
+        stored = self._stored(keys)
+        missing = [i for i, key in enumerate(keys) if key not in stored]
+        embedded = (
+            dict(zip(missing, self._embed([bodies[i] for i in missing]), strict=True))
+            if missing
+            else {}
+        )
+        return [stored[key] if key in stored else embedded[i] for i, key in enumerate(keys)]
+
     def score(
         self,
         question: str,
@@ -212,18 +225,10 @@ class Composer:
         ]
         order = sorted(range(len(sentences)), key=lambda i: (-overlaps[i], sentences[i].rank))
         keep = order[: self.settings.sentence_candidates]
-        keys = {i: (sentences[i].article_id, sentences[i].start, sentences[i].end) for i in keep}
-        stored = self._stored(list(keys.values()))
-        missing = [i for i in keep if keys[i] not in stored]
-        embedded = (
-            dict(zip(missing, self._embed([bodies[i] for i in missing]), strict=True))
-            if missing
-            else {}
-        )
+        vectors = self.vectors([sentences[i] for i in keep], [bodies[i] for i in keep])
         w = self.settings.cosine_weight
         scored = []
-        for i in keep:
-            vec = stored[keys[i]] if keys[i] in stored else embedded[i]
+        for i, vec in zip(keep, vectors, strict=True):
             cosine = float(sum(a * b for a, b in zip(q_vector, vec, strict=True)))
             s = sentences[i]
             relevance = w * cosine + (1 - w) * overlaps[i]

@@ -42,15 +42,13 @@ def features(data_dir: Path, questions: list[dict]) -> list[dict]:
         texts = {aid: a.text for aid, a in articles.items()}
         sentences = composer.candidates(passages, texts)
         bodies = [texts[s.article_id][s.start : s.end] for s in sentences]
-        # The sentence vectors the answer step uses: stored at indexing, else embedded now.
-        keys = [(s.article_id, s.start, s.end) for s in sentences]
-        stored = assistant.store.sentence_vectors(keys)
-        missing = [i for i, key in enumerate(keys) if key not in stored]
-        embedded = assistant.embedder.embed_documents(
-            [index_text(articles[sentences[i].article_id].title, bodies[i]) for i in missing]
+        vecs = composer.vectors(  # the vectors the answer step uses
+            sentences,
+            [
+                index_text(articles[s.article_id].title, b)
+                for s, b in zip(sentences, bodies, strict=True)
+            ],
         )
-        now = dict(zip(missing, embedded, strict=True))
-        vecs = [stored[key] if key in stored else now[i] for i, key in enumerate(keys)]
         weights = assistant.store.term_weights([query, *bodies])
         q_terms = weights[0]
         total = sum(q_terms.values()) or 1.0
