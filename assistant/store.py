@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -438,17 +438,21 @@ class Store:
         article = self.get(article_id)
         if article is None:
             return None
+        sql = 'SELECT id, ordinal, start, "end" FROM chunks WHERE article_id=? ORDER BY ordinal'
         with self._lock:
-            ids = [
-                r[0]
-                for r in self._db.execute(
-                    "SELECT id FROM chunks WHERE article_id=? ORDER BY ordinal", (article_id,)
-                )
-            ]
+            rows = self._db.execute(sql, (article_id,)).fetchall()
         spans = sentence_spans(article.text, self.settings.chunk_chars)
         chunks = [
-            replace(c, sentences=tuple((a, b) for a, b in spans if c.start <= a and b <= c.end))
-            for c in sorted(self.chunks(ids).values(), key=lambda c: c.ordinal)
+            Chunk(
+                r["id"],
+                article_id,
+                r["ordinal"],
+                r["start"],
+                r["end"],
+                article.text[r["start"] : r["end"]],
+                tuple((a, b) for a, b in spans if r["start"] <= a and b <= r["end"]),
+            )
+            for r in rows
         ]
         return Pending(article, chunks)
 
