@@ -264,8 +264,9 @@ def _from_jsonl_line(line: str, max_chars: int | None = None) -> Article:
         k: (_SURROGATE.sub("\ufffd", str(record[k])) if record.get(k) is not None else None)
         for k in _JSONL_FIELDS
     }
-    # Our documented field wins; the benchmark corpus's crawler date fills in when it is missing.
-    published = fields["published"] or record.get("published_meta")
+    # A crawler's metadata date wins: in the benchmark corpus `published` is a date read from
+    # the text, and that is sometimes an event's ("July 4, 2026" in a 2025 article).
+    published = record.get("published_meta") or fields["published"]
     # The text is stored exactly as given, so that offsets from elsewhere stay valid.
     return Article(
         id=fields["id"] or text_id(text),

@@ -343,7 +343,10 @@ def assistant_index(args: argparse.Namespace, inputs: Inputs) -> tuple[Path, dic
         if upgraded.returncode != 0:
             raise RuntimeError(f"assistant upgrade failed: {upgraded.stderr.strip()}")
         log(f"assistant: upgrade: {upgraded.stdout.strip()}")
-        return data_dir, {**cached, "cached": True}
+        # And the corpus is added again: unchanged articles are skipped, and any that the
+        # current loader reads differently (a date, a title) are replaced.
+        refreshed = assistant_add(data_dir, inputs.corpus)
+        return data_dir, {**cached, "cached": True, "refreshed": refreshed["summary"]}
     shutil.rmtree(data_dir, ignore_errors=True)
     marker.unlink(missing_ok=True)
     added = assistant_add(data_dir, inputs.corpus)
@@ -409,6 +412,7 @@ def run_assistant(args: argparse.Namespace, inputs: Inputs, run_dir: Path) -> Sy
             f"index reused (--reuse-index), built {ing.get('date')}: "
             f"{ing.get('chunks', '?')} chunks in {ing.get('seconds', '?')} s"
             + (f" ({ing['note']})" if ing.get("note") else "")
+            + (f"; corpus added again: {ing['refreshed']}" if ing.get("refreshed") else "")
         )
     else:
         result.notes.append(

@@ -395,6 +395,20 @@ def test_aes256_encrypted_pdf_is_skipped_with_a_reason() -> None:
 # --- JSONL bulk import -------------------------------------------------------------------
 
 
+def test_a_crawlers_metadata_date_wins_over_a_date_read_from_the_text(tmp_path: Path) -> None:
+    # As in the benchmark corpus: `published` was read from the text and is the event's date.
+    preview = {
+        "id": "america250",
+        "text": "Celebrations are planned for July 4, 2026.",
+        "published": "2026-07-04",
+        "published_meta": "2025-07-02",
+    }
+    plain = {"id": "plain", "text": "Ferry fares rise.", "published": "2025-03-02"}
+    path = write(tmp_path, "dates.jsonl", f"{json.dumps(preview)}\n{json.dumps(plain)}\n")
+    articles = [a for _, a in load_all(path) if isinstance(a, Article)]
+    assert [a.published for a in articles] == ["2025-07-02", "2025-03-02"]
+
+
 def test_jsonl_records_and_bad_lines(tmp_path: Path) -> None:
     odd_text = (
         "  Family bakery closes\u00a0after 92 years.\r\n\n\tOwner Ruth Kessler, 68,  said so.  "
@@ -408,7 +422,6 @@ def test_jsonl_records_and_bad_lines(tmp_path: Path) -> None:
                 "source": "example.org",
                 "author": "Ana Ruiz",
                 "published": "2025-03-02",
-                "published_meta": "1999-01-01",
                 "text": odd_text,
             }
         ),
@@ -445,7 +458,7 @@ def test_jsonl_records_and_bad_lines(tmp_path: Path) -> None:
     assert fifth.id == "42"
     assert fifth.text == "Ferry fares rise.\nBy 5%."
     assert fifth.title == "Ferry fares rise."  # the first line of the text
-    assert fifth.published == "2025-03-04"  # published_meta is the fallback
+    assert fifth.published == "2025-03-04"  # a crawler's metadata date
     assert (fifth.url, fifth.source, fifth.author, fifth.origin) == (None,) * 4
 
     last = outcomes[f"{path}:10"]
