@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-import numpy as np
 from rapidfuzz import fuzz
 
 from assistant.articles import Article
@@ -205,52 +204,46 @@ class Composer:
         q_vector: list[float],
         sentences: list[_Sentence],
         articles: dict[str, Article],
-    ) -> tuple[list[_Sentence], float]:
-        """The sentences that may be quoted, best first, and the confidence that any answers.
+    ) -> list[_Sentence]:
+        """Each sentence scored by meaning (cosine) and by the question's rare words it has.
 
-        A sentence is scored by meaning (cosine) and by the question's rare words it has. Its
-        vector was pooled from its chunk's token states when it was indexed, so it is read in
-        its context, headline included: "the final" in a story headlined "Rovers win the
-        Northern Cup final" is about the Northern Cup. A sentence without one (a store written
-        before these were kept) is embedded now, with its headline.
-
-        The confidence is the best relevance among the few sentences that share most of the
-        question's rare words, counting their headline's, as it was tuned. Quotes are chosen
-        among those that share most of them in their own words: the headline's are every
-        sentence's of the article, so they cannot say which one answers. Among relevant
-        sentences, those offering answers of the kind asked for (names, or numbers for "how
-        many") rank higher than those that only restate the question.
+        Sentences are first ranked by shared rare words (cheap), and only the best few are
+        compared by meaning. Their vectors were pooled from their chunk's token states when it
+        was indexed, so a sentence is read in its context, headline included: "the final" in a
+        story headlined "Rovers win the Northern Cup final" is about the Northern Cup. A
+        sentence without one (a store written before these were kept) is embedded now, with
+        its headline.
+        Among relevant sentences, those offering answers of the kind asked for (names, or
+        numbers for "how many") rank higher than those that only restate the question.
         """
         texts = [_text(articles, s) for s in sentences]
         titles = [articles[s.article_id].title for s in sentences]
         bodies = [index_text(title, t) for title, t in zip(titles, texts, strict=True)]
-        n = len(sentences)
-        weights = self._term_weights([question, *bodies, *texts])
+        # A body's terms are its headline's and its sentence's, so each headline is read once.
+        headlines = list(dict.fromkeys(titles))
+        weights = self._term_weights([question, *headlines, *texts])
         q_terms = weights[0]
         total = sum(q_terms.values()) or 1.0
-        shared = [sum(w for t, w in q_terms.items() if t in terms) / total for terms in weights[1:]]
-        in_context, own = shared[:n], shared[n:]
-
-        def best(overlaps: list[float], k: int) -> list[int]:
-            return sorted(range(n), key=lambda i: (-overlaps[i], sentences[i].rank))[:k]
-
-        judged = best(in_context, self.settings.sentence_candidates)
-        quotable = best(own, self.settings.quote_candidates)
-        wanted = list(dict.fromkeys(judged + quotable))
-        vectors = self.vectors([sentences[i] for i in wanted], [bodies[i] for i in wanted])
-        cosine = {i: float(np.dot(q_vector, vec)) for i, vec in zip(wanted, vectors, strict=True)}
+        of_headline = dict(zip(headlines, weights[1 : len(headlines) + 1], strict=True))
+        overlaps = [
+            sum(w for t, w in q_terms.items() if t in terms or t in of_headline[title]) / total
+            for terms, title in zip(weights[len(headlines) + 1 :], titles, strict=True)
+        ]
+        order = sorted(range(len(sentences)), key=lambda i: (-overlaps[i], sentences[i].rank))
+        keep = order[: self.settings.sentence_candidates]
+        vectors = self.vectors([sentences[i] for i in keep], [bodies[i] for i in keep])
         w = self.settings.cosine_weight
-        confidence = max((w * cosine[i] + (1 - w) * in_context[i] for i in judged), default=0.0)
         scored = []
-        for i in quotable:
+        for i, vec in zip(keep, vectors, strict=True):
+            cosine = float(sum(a * b for a, b in zip(q_vector, vec, strict=True)))
             s = sentences[i]
-            relevance = w * cosine[i] + (1 - w) * own[i]
+            relevance = w * cosine + (1 - w) * overlaps[i]
             offered = len(new_candidates(question, texts[i]))
             cue = self.settings.answer_cue_weight * min(offered, ANSWER_CUE_CAP) / ANSWER_CUE_CAP
             scored.append(
                 _Sentence(s.article_id, s.start, s.end, s.index, s.rank, relevance + cue, relevance)
             )
-        return sorted(scored, key=lambda s: -s.score), confidence
+        return sorted(scored, key=lambda s: -s.score)
 
     def _floor(self, scored: list[_Sentence]) -> float:
         """Sentences scoring below this share of the best one are not quoted."""
@@ -300,11 +293,10 @@ class Composer:
         articles = self._articles([p.article_id for p in passages[: self.settings.quote_passages]])
         texts = {aid: a.text for aid, a in articles.items()}
         sentences = self.candidates(passages, texts)
+        scored = self.score(searched_for, q_vector, sentences, articles) if sentences else []
         # Confidence is relevance alone: the answer-type cue orders quotes, it does not make a
         # question that the articles do not cover look answered.
-        scored, confidence = (
-            self.score(searched_for, q_vector, sentences, articles) if sentences else ([], 0.0)
-        )
+        confidence = max((s.relevance for s in scored), default=0.0)
         if confidence < self.settings.min_confidence:
             return self.abstain(question, searched_for, passages, confidence)
         notice = WEAK_TEXT if confidence < self.settings.weak_confidence else None

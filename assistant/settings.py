@@ -61,17 +61,11 @@ class Settings(BaseSettings):
     # Answers.
     max_quotes: int = 4
     quote_passages: int = 6  # quotes come from the sentences of this many best passages
-    # Confidence is the best relevance of this many, best by shared words (headline included;
-    # measured when they were embedded per question, then most of an answer's time). On the
+    # Of which this many, best by shared words, are embedded: most of an answer's time. On the
     # dev questions, with the answer-type cue, quote_answer_rate is 0.356 / 0.367 / 0.373 for
     # 6 / 7 / 8, abstention the same (null 0.500 for 6 and 7, 0.486 for 8; false 0.079); 5
     # abstains on more answerable questions. 7: the quotes' target at most of the saving.
     sentence_candidates: int = 7
-    # Quotes are chosen among this many, best by the question's rare words in the sentence
-    # itself (the headline's words left out). Their vectors are kept from indexing, so this
-    # costs no model time. Dev questions: quote_answer_rate 0.362 -> 0.384 (8 questions
-    # gained, 4 lost); 0.390 with all of them; abstention unchanged, as confidence is not.
-    quote_candidates: int = 15
     quote_score_ratio: float = 0.75  # quote sentences scoring at least this share of the best
     min_quote_words: int = 6  # shorter lines (subheads, datelines) are not quoted
     cosine_weight: float = 0.7  # sentence score: this much meaning, the rest shared rare words

@@ -69,31 +69,3 @@ def test_near_identical_sentences_with_different_facts_are_both_quoted():
     assert not _same_statement(seven, seven.replace("7", "77"))
     assert not _same_statement(seven, seven.replace("Council member", "Council member Ames"))
     assert not _same_statement(seven, "The vote was postponed until the next session.")
-
-
-def test_quotes_are_chosen_by_a_sentences_own_words_and_confidence_as_before():
-    # The headline has every word of the question, so counting it, all sentences share as
-    # many: only the first few would be considered, and the answer, last, never quoted.
-    filler = [f"Spectators number {n} queued along a windy promenade for hours." for n in range(9)]
-    answer_sentence = "Glasgow hosted the Harbor Games final before a crowd of thousands."
-    text = " ".join([*filler, answer_sentence])
-    article = Article("a1", "City hosted the Harbor Games final", text)
-    passage = Passage(
-        "a1", "a1:0", text, 0, len(text), 1.0, None, None, article.title, None, None, None
-    )
-    embedded: list[str] = []
-
-    def embed(texts: list[str]) -> list[list[float]]:
-        embedded.extend(texts)
-        return [[1.0, 0.0] for _ in texts]  # every sentence equally close in meaning
-
-    settings = Settings(min_confidence=0.0, max_quotes=1, sentence_candidates=2)
-    composer = Composer(settings, embed, _words, lambda ids: {"a1": article})
-    question = "Which city hosted the Harbor Games final?"
-    answer = composer.compose(question, question, [passage], [1.0, 0.0])
-    assert [c.quote for c in answer.citations] == [answer_sentence]
-    # Confidence is still judged on the 2 best counting the headline (the first two
-    # sentences: 6 of the question's 7 words with it), not on the quoted sentence's own words.
-    assert answer.confidence == pytest.approx(0.7 + 0.3 * 6 / 7)
-    # A sentence both judged and quotable is embedded once (a store without kept vectors).
-    assert len(embedded) == len(set(embedded)) == 10
