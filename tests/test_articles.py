@@ -404,9 +404,16 @@ def test_a_crawlers_metadata_date_wins_over_a_date_read_from_the_text(tmp_path: 
         "published_meta": "2025-07-02",
     }
     plain = {"id": "plain", "text": "Ferry fares rise.", "published": "2025-03-02"}
-    path = write(tmp_path, "dates.jsonl", f"{json.dumps(preview)}\n{json.dumps(plain)}\n")
-    articles = [a for _, a in load_all(path) if isinstance(a, Article)]
-    assert [a.published for a in articles] == ["2025-07-02", "2025-03-02"]
+    # One that is not a date does not replace one that is.
+    garbled = {"id": "garbled", "text": "Rail fares rise.", "published": "2025-03-03"}
+    garbled["published_meta"] = "unknown"
+    lines = "".join(json.dumps(r) + "\n" for r in (preview, plain, garbled))
+    articles = [a for _, a in load_all(write(tmp_path, "dates.jsonl", lines))]
+    assert [a.published for a in articles if isinstance(a, Article)] == [
+        "2025-07-02",
+        "2025-03-02",
+        "2025-03-03",
+    ]
 
 
 def test_jsonl_records_and_bad_lines(tmp_path: Path) -> None:
