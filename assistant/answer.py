@@ -218,7 +218,6 @@ class Composer:
         """
         texts = [_text(articles, s) for s in sentences]
         titles = [articles[s.article_id].title for s in sentences]
-        bodies = [index_text(title, t) for title, t in zip(titles, texts, strict=True)]
         # A body's terms are its headline's and its sentence's, so each headline is read once.
         headlines = list(dict.fromkeys(titles))
         weights = self._term_weights([question, *headlines, *texts])
@@ -231,7 +230,9 @@ class Composer:
         ]
         order = sorted(range(len(sentences)), key=lambda i: (-overlaps[i], sentences[i].rank))
         keep = order[: self.settings.sentence_candidates]
-        vectors = self.vectors([sentences[i] for i in keep], [bodies[i] for i in keep])
+        # Bodies (headline and sentence) are only needed to embed a sentence without a kept vector.
+        bodies = [index_text(titles[i], texts[i]) for i in keep]
+        vectors = self.vectors([sentences[i] for i in keep], bodies)
         w = self.settings.cosine_weight
         scored = []
         for i, vec in zip(keep, vectors, strict=True):
