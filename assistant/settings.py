@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     weak_confidence: float = 0.44
 
     # Embeddings: "onnx" (default; exported once from the same weights into cache_dir, same
-    # vectors, about twice as fast) or "torch" (sentence-transformers).
+    # vectors, faster) or "torch" (sentence-transformers).
     embedding_engine: Literal["onnx", "torch"] = "onnx"
     cache_dir: Path = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / (
         "news-assistant"

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import onnx as onnx_format
 import pytest
 
 from assistant.chunking import sentence_spans
@@ -45,6 +46,10 @@ def test_export_gives_the_same_vectors_as_torch(tmp_path: Path, torch_model: Loc
     assert np.allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
     assert np.dot(onnx.embed_query(TEXTS[0]), want[0]) > 0.99999
     assert not list(tmp_path.glob("*.part"))
+    # Each layer runs on onnxruntime's fused kernels (the speed of the default engine).
+    ops = [node.op_type for node in onnx_format.load(str(target)).graph.node]
+    assert ops.count("Attention") == 6
+    assert ops.count("SkipLayerNormalization") == 12
 
 
 def test_the_session_embedder_matches_torch(embedder: ModelEmbedder, torch_model: LocalEmbedder):
