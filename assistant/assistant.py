@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -21,11 +22,13 @@ from assistant.dates import (
     question_period,
     recent_period,
 )
-from assistant.embeddings import Embedder, ModelEmbedder
+from assistant.embeddings import Embedder, ModelEmbedder, engine_for, vector_space
 from assistant.generate import Writer, build_chat_model
 from assistant.retrieval import HybridRetriever, Passage
 from assistant.settings import Settings
 from assistant.store import ArticleInfo, Pending, Store
+
+log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int, str], None]  # (done, total, name)
 
@@ -102,10 +105,21 @@ class Assistant:
         llm: Any = None,
     ) -> None:
         self.settings = settings or Settings()
-        self.embedder = embedder or ModelEmbedder(
+        model = ModelEmbedder(
             self.settings.embedding_engine, self.settings.cache_dir, self.settings.embed_batch_size
         )
+        self.embedder = embedder or model
         self.store = store or Store(self.settings, self.embedder)
+        if embedder is None and self.store.vector_space != vector_space(model.engine):
+            # Vectors of another kind would be searched with the wrong ones: the index decides.
+            log.warning(
+                "%s holds %s vectors: it is searched and added to with the %s engine, not %s",
+                self.settings.data_dir,
+                self.store.vector_space,
+                engine_for(self.store.vector_space),
+                model.engine,
+            )
+            model.engine = engine_for(self.store.vector_space)
         # A written-answer model: injected (tests), else from the settings (None: extractive).
         self.llm = llm if llm is not None else build_chat_model(self.settings)
         self.retriever = HybridRetriever(self.store, self.settings)

@@ -79,8 +79,9 @@ class Settings(BaseSettings):
     weak_confidence: float = 0.44
 
     # Embeddings: "onnx" (default; exported once from the same weights into cache_dir, same
-    # vectors, faster) or "torch" (sentence-transformers).
-    embedding_engine: Literal["onnx", "torch"] = "onnx"
+    # vectors, faster) or "torch" (sentence-transformers); or "onnx-int8", faster again but not
+    # the same vectors. An index keeps the kind of vectors it was created with (see README).
+    embedding_engine: Literal["onnx", "onnx-int8", "torch"] = "onnx"
     cache_dir: Path = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / (
         "news-assistant"
     )

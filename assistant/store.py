@@ -22,7 +22,7 @@ from assistant.articles import Article
 from assistant.chunking import Chunk, sentence_spans
 from assistant.dates import DateRange, day_number, published_day
 from assistant.duplicates import NearDuplicates
-from assistant.embeddings import Embedder
+from assistant.embeddings import Embedder, vector_space
 from assistant.keywords import KeywordIndex
 from assistant.settings import Settings
 
@@ -154,6 +154,14 @@ class Store:
             self._db.row_factory = sqlite3.Row
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_SCHEMA)
+            # The kind of vectors this index holds, fixed when it is created (stores written
+            # before int8 existed hold float32).
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta SELECT 'vector_space', CASE WHEN EXISTS"
+                "(SELECT 1 FROM articles) THEN 'float32' ELSE ? END",
+                (vector_space(settings.embedding_engine),),
+            )
+            self._db.commit()
             self._duplicates = NearDuplicates(self._db, settings.duplicate_threshold)
         except sqlite3.OperationalError as e:
             if "locked" not in str(e):
@@ -194,6 +202,13 @@ class Store:
         return self._vectors
 
     # --- reading ---------------------------------------------------------------------------
+
+    @property
+    def vector_space(self) -> str:
+        """The kind of vectors stored: "float32" or "int8" (see `embeddings.vector_space`)."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key='vector_space'").fetchone()
+        return str(row[0])
 
     @property
     def generation(self) -> int:

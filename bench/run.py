@@ -3,7 +3,7 @@
 Runs every system on the same corpus and questions, scores each with the benchmark's own
 score.py and prints one Markdown table. Usage (from the project root):
 
-    .venv/bin/python bench/run.py [--full] [--systems assistant,plain,keyword] [--reuse-index]
+    .venv/bin/python bench/run.py [--full] [--systems assistant,int8,plain,keyword] [--reuse-index]
                                   [--rebuild-plain] [--limit N] [--corpus-limit N] [--shared PATH]
 
 Complete runs are written to bench/results/; runs on a subset (--limit, --corpus-limit) to
@@ -42,9 +42,13 @@ BENCH = PROJECT / "bench"
 CACHE = BENCH / "cache"
 RESULTS = BENCH / "results"
 VENV_BIN = PROJECT / ".venv" / "bin"
-SYSTEMS = ("assistant", "plain", "keyword")
+SYSTEMS = ("assistant", "int8", "plain", "keyword")
+DEFAULT_SYSTEMS = ("assistant", "plain", "keyword")
+# Ours, and the engine each runs with (its own index in bench/cache/{name}-{corpus}).
+ENGINES = {"assistant": "onnx", "int8": "onnx-int8"}
 LABELS = {
     "assistant": "this assistant",
+    "int8": "this assistant, int8 engine",
     "plain": "plain recipe (Chroma, 1000/200 chunks)",
     "keyword": "keyword only (bm25s, 1000/200 chunks)",
 }
@@ -157,8 +161,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument(
         "--systems",
-        default=",".join(SYSTEMS),
-        help="comma-separated subset of: " + ", ".join(SYSTEMS),
+        default=",".join(DEFAULT_SYSTEMS),
+        help="comma-separated subset of: "
+        + ", ".join(SYSTEMS)
+        + " (int8: the assistant on ASSISTANT_EMBEDDING_ENGINE=onnx-int8; not run by default)",
     )
     ap.add_argument(
         "--reuse-index",
@@ -297,11 +303,16 @@ def wait_with_heartbeat(proc: subprocess.Popen[str], what: Callable[[], str]) ->
             log(what())
 
 
-def assistant_add(data_dir: Path, corpus: Path) -> dict[str, Any]:
+def assistant_env(engine: str) -> dict[str, str]:
+    """The environment the assistant's CLI runs in: offline, with this embedding engine."""
+    return {**os.environ, **OFFLINE_ENV, "ASSISTANT_EMBEDDING_ENGINE": engine}
+
+
+def assistant_add(data_dir: Path, corpus: Path, engine: str) -> dict[str, Any]:
     """Ingest the corpus with `assistant add -q`, timed by the wall clock."""
-    log(f"assistant: add {corpus.name} into {data_dir.relative_to(PROJECT)}")
+    log(f"assistant: add {corpus.name} into {data_dir.relative_to(PROJECT)} ({engine})")
     started = time.perf_counter()
-    env = {**os.environ, **OFFLINE_ENV}
+    env = assistant_env(engine)
     proc = subprocess.Popen(
         assistant_cmd(data_dir, "add", "-q", str(corpus)),
         env=env,
@@ -329,27 +340,32 @@ def assistant_chunks(data_dir: Path) -> int:
     return sum(json.loads(line)["chunks"] for line in proc.stdout.splitlines() if line.strip())
 
 
-def assistant_index(args: argparse.Namespace, inputs: Inputs) -> tuple[Path, dict[str, Any]]:
+def assistant_index(
+    args: argparse.Namespace, inputs: Inputs, name: str
+) -> tuple[Path, dict[str, Any]]:
     """A data directory holding the corpus: reused (--reuse-index) or built afresh."""
-    data_dir = CACHE / f"assistant-{inputs.corpus_name}"
-    marker = CACHE / f"assistant-{inputs.corpus_name}.json"
+    data_dir = CACHE / f"{name}-{inputs.corpus_name}"
+    marker = CACHE / f"{name}-{inputs.corpus_name}.json"
+    engine = ENGINES[name]
     if args.reuse_index and data_dir.is_dir() and marker.is_file():
         cached = json.loads(marker.read_text(encoding="utf-8"))
         log(f"assistant: reusing the index built {cached.get('date')} in {data_dir.name}")
         # An index built by an older version is brought up to date, so what is measured is
         # the current assistant (instant when it is current; as long as an import when not).
         log("assistant: assistant upgrade (sentence vectors for articles stored without them)")
-        upgraded = run_checked(assistant_cmd(data_dir, "upgrade", "-q"), capture_output=True)
+        upgraded = run_checked(
+            assistant_cmd(data_dir, "upgrade", "-q"), capture_output=True, env=assistant_env(engine)
+        )
         if upgraded.returncode != 0:
             raise RuntimeError(f"assistant upgrade failed: {upgraded.stderr.strip()}")
         log(f"assistant: upgrade: {upgraded.stdout.strip()}")
         # And the corpus is added again: unchanged articles are skipped, and any that the
         # current loader reads differently (a date, a title) are replaced.
-        refreshed = assistant_add(data_dir, inputs.corpus)
+        refreshed = assistant_add(data_dir, inputs.corpus, engine)
         return data_dir, {**cached, "cached": True, "refreshed": refreshed["summary"]}
     shutil.rmtree(data_dir, ignore_errors=True)
     marker.unlink(missing_ok=True)
-    added = assistant_add(data_dir, inputs.corpus)
+    added = assistant_add(data_dir, inputs.corpus, engine)
     chunks = assistant_chunks(data_dir)
     ingest = {
         **added,
@@ -370,13 +386,15 @@ def count_lines(path: Path) -> int:
         return sum(1 for _ in f)
 
 
-def assistant_ask(data_dir: Path, questions: list[dict[str, Any]], run_dir: Path) -> Path:
+def assistant_ask(
+    data_dir: Path, questions: list[dict[str, Any]], run_dir: Path, name: str
+) -> Path:
     """Answer all questions with one `assistant ask --batch --json`; returns the raw output."""
     qfile = run_dir / "questions.jsonl"
     write_jsonl(qfile, [{"id": WARMUP_ID, "question": WARMUP_QUESTION}, *questions])
-    raw = run_dir / "answers-assistant-raw.jsonl"
-    log(f"assistant: ask --batch ({len(questions)} questions + 1 warm-up)")
-    env = {**os.environ, **OFFLINE_ENV}
+    raw = run_dir / f"answers-{name}-raw.jsonl"
+    log(f"{name}: ask --batch ({len(questions)} questions + 1 warm-up)")
+    env = assistant_env(ENGINES[name])
     with raw.open("w", encoding="utf-8") as out:
         cmd = assistant_cmd(data_dir, "ask", "--batch", str(qfile), "--json")
         proc = subprocess.Popen(cmd, env=env, text=True, stdout=out)
@@ -389,23 +407,25 @@ def assistant_ask(data_dir: Path, questions: list[dict[str, Any]], run_dir: Path
     return raw
 
 
-def run_assistant(args: argparse.Namespace, inputs: Inputs, run_dir: Path) -> SystemResult:
-    """System 1: the assistant, driven through its CLI as users would."""
-    result = SystemResult("assistant")
+def run_assistant(
+    args: argparse.Namespace, inputs: Inputs, run_dir: Path, name: str = "assistant"
+) -> SystemResult:
+    """System 1: the assistant, driven through its CLI as users would (`name`: which engine)."""
+    result = SystemResult(name)
     started = time.perf_counter()
-    data_dir, result.ingest = assistant_index(args, inputs)
+    data_dir, result.ingest = assistant_index(args, inputs, name)
     result.seconds["ingest"] = time.perf_counter() - started
     started = time.perf_counter()
-    raw = assistant_ask(data_dir, inputs.questions, run_dir)
+    raw = assistant_ask(data_dir, inputs.questions, run_dir, name)
     result.seconds["answer"] = time.perf_counter() - started
     rows = read_jsonl(raw)
     answers = [r for r in rows if r.get("id") != WARMUP_ID]
     result.latencies_ms = [float(r["elapsed_ms"]) for r in answers if "elapsed_ms" in r]
-    result.answers = run_dir / "answers-assistant.jsonl"
+    result.answers = run_dir / f"answers-{name}.jsonl"
     write_jsonl(result.answers, answers)
     last = CACHE / "last"
     last.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(result.answers, last / "answers-assistant.jsonl")
+    shutil.copyfile(result.answers, last / f"answers-{name}.jsonl")
     ing = result.ingest
     if ing.get("cached"):
         result.notes.append(
@@ -665,24 +685,26 @@ def measure_encode(corpus: Path, pieces: list[Piece]) -> dict[str, Any]:
     started = time.perf_counter()
     model.encode(texts, batch_size=ENCODE_BATCH)
     seconds = time.perf_counter() - started
-    onnx_rate = None
-    try:
-        from assistant.embeddings import ModelEmbedder
-        from assistant.settings import Settings
+    rates: dict[str, float | None] = {}
+    for name in ("onnx", "onnx-int8"):
+        try:
+            from assistant.embeddings import ModelEmbedder
+            from assistant.settings import Settings
 
-        engine = ModelEmbedder("onnx", Settings().cache_dir, ENCODE_BATCH)
-        engine.embed_documents(texts[:ENCODE_BATCH])  # warm-up (and the one-time export)
-        started = time.perf_counter()
-        engine.embed_documents(texts)
-        onnx_rate = round(len(texts) / (time.perf_counter() - started), 1)
-    except Exception as e:  # a partial checkout: keep the torch figure
-        log(f"encode: the onnx engine failed ({e})")
+            engine = ModelEmbedder(name, Settings().cache_dir, ENCODE_BATCH)
+            engine.embed_documents(texts[:ENCODE_BATCH])  # warm-up (and the one-time export)
+            started = time.perf_counter()
+            engine.embed_documents(texts)
+            rates[name] = round(len(texts) / (time.perf_counter() - started), 1)
+        except Exception as e:  # a partial checkout: keep the torch figure
+            log(f"encode: the {name} engine failed ({e})")
     return {
         "texts": len(texts),
         "source": source,
         "seconds": round(seconds, 2),
         "chunks_per_s": round(len(texts) / seconds, 1),
-        "onnx_chunks_per_s": onnx_rate,
+        "onnx_chunks_per_s": rates.get("onnx"),
+        "onnx_int8_chunks_per_s": rates.get("onnx-int8"),
         "mean_chars": round(sum(map(len, texts)) / max(len(texts), 1)),
         "torch_threads": torch_threads(),
     }
@@ -706,7 +728,7 @@ def fmt(value: float | None, digits: int = 3) -> str:
 def ingest_cell(result: SystemResult) -> str:
     """The ingestion column: chunks/s, 'cached' for a reused assistant index."""
     ing = result.ingest
-    if result.name == "assistant" and ing.get("cached"):
+    if result.name in ENGINES and ing.get("cached"):
         return "cached"
     rate = ing.get("chunks_per_s")
     if rate is None:
@@ -722,7 +744,7 @@ def table_row(result: SystemResult) -> list[str]:
         return [label] + [f"error: {result.error}" if i == 0 else DASH for i in range(10)]
     s = result.score
     retrieval, answers, cits, abst = s["retrieval"], s["answers"], s["citations"], s["abstention"]
-    cites = result.name == "assistant"  # the baselines cite nothing by design
+    cites = result.name in ENGINES  # the baselines cite nothing by design
     answered = abst["answerable_not_abstained"]
     lat = result.latencies_ms
     return [
@@ -796,7 +818,8 @@ def notes_section(
             f"**{encode['chunks_per_s']} chunks/s** on {encode['texts']:,} texts from "
             f"{encode['source']}, mean {encode['mean_chars']} characters; the assistant's "
             f"default onnxruntime engine on the same texts: "
-            f"**{encode.get('onnx_chunks_per_s') or DASH} chunks/s**"
+            f"**{encode.get('onnx_chunks_per_s') or DASH} chunks/s**, its int8 engine "
+            f"{encode.get('onnx_int8_chunks_per_s') or DASH} chunks/s"
         )
     timing = ", ".join(f"{k} {v / 60:.1f} min" for k, v in phases.items())
     lines.append(f"- phase wall times: {timing}")
@@ -826,7 +849,7 @@ def output_paths(args: argparse.Namespace, meta: dict[str, Any]) -> tuple[Path, 
     """Where the Markdown and JSON go, and their file stem."""
     setting = "full" if args.full else "small"
     stem = f"{meta['date'][:10]}-{meta['commit']}-{setting}"
-    if set(args.systems) != set(SYSTEMS):
+    if set(args.systems) != set(DEFAULT_SYSTEMS):
         stem += "-" + "-".join(args.systems)
     if args.limit or args.corpus_limit:
         return CACHE / "smoke", stem
@@ -892,6 +915,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"split the corpus into {len(pieces):,} chunks of at most {CHUNK_SIZE} characters")
     runners: dict[str, Callable[[], SystemResult]] = {
         "assistant": lambda: run_assistant(args, inputs, run_dir),
+        "int8": lambda: run_assistant(args, inputs, run_dir, "int8"),
         "plain": lambda: run_plain(args, inputs, run_dir, pieces),
         "keyword": lambda: run_keyword(inputs, run_dir, pieces),
     }
@@ -901,7 +925,7 @@ def main(argv: list[str] | None = None) -> int:
         results.append(run_system(name, runners[name], inputs, args.shared.resolve(), run_dir))
         phases[name] = time.perf_counter() - t
     encode = None
-    if "assistant" in args.systems or "plain" in args.systems:
+    if {"assistant", "int8", "plain"} & set(args.systems):
         t = time.perf_counter()
         try:
             encode = measure_encode(inputs.corpus, pieces)

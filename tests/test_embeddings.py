@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import shutil
+import sqlite3
 from pathlib import Path
 
 import numpy as np
 import onnx as onnx_format
 import pytest
 
+from assistant.assistant import Assistant
 from assistant.chunking import sentence_spans
 from assistant.embeddings import (
     LocalEmbedder,
@@ -19,6 +21,9 @@ from assistant.embeddings import (
     model_path,
     onnx_file_name,
 )
+from assistant.settings import PROJECT_DIR, Settings
+
+SAMPLE = PROJECT_DIR / "corpus" / "musk-putin-contact.txt"
 
 TEXTS = [
     "The C.E.O. said the merger would close in March.",
@@ -126,3 +131,60 @@ def test_sentence_vectors_come_from_the_same_pass_on_both_engines(
     assert sims[0, 1] < 0.9 and sims[1, 2] < 0.9
     alone = embedder.embed_query("Dr. Ames scored twice.")
     assert float(np.dot(pooled[0][1], alone)) > float(np.dot(vectors[0], alone))
+
+
+@pytest.fixture
+def cache_with_export(tmp_path: Path, embedder: ModelEmbedder) -> Path:
+    """A cache folder holding the session's float32 export (saves exporting it again)."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    name = onnx_file_name(model_path())
+    shutil.copy(Settings().cache_dir / name, cache / name)
+    return cache
+
+
+def test_int8_engine_is_close_to_float32_but_not_the_same(
+    cache_with_export: Path, embedder: ModelEmbedder
+):
+    int8 = load_embedder("onnx-int8", cache_with_export)
+    made = cache_with_export / onnx_file_name(model_path(), int8=True)
+    ops = {node.op_type for node in onnx_format.load(str(made)).graph.node}
+    assert {"MatMulInteger", "QAttention"} <= ops
+    got = np.array(int8.embed_documents(TEXTS[:3]))
+    want = np.array(embedder.embed_documents(TEXTS[:3]))
+    cosines = (got * want).sum(axis=1)
+    assert cosines.min() > 0.97
+    assert cosines.max() < 0.99999  # other vectors: an index must not mix the two
+    assert not list(cache_with_export.glob("*.part"))
+
+
+def test_an_index_is_always_searched_with_the_vectors_it_holds(
+    cache_with_export: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    question = "What did Putin ask Musk not to do?"
+    int8_dir, float_dir = tmp_path / "int8", tmp_path / "float32"
+    first = Assistant(
+        Settings(data_dir=int8_dir, cache_dir=cache_with_export, embedding_engine="onnx-int8")
+    )
+    first.add([SAMPLE])
+    asked = first.ask(question)
+    assert first.store.vector_space == "int8"
+    first.close()
+
+    again = Assistant(Settings(data_dir=int8_dir, cache_dir=cache_with_export))  # default: onnx
+    assert isinstance(again.embedder, ModelEmbedder) and again.embedder.engine == "onnx-int8"
+    assert "holds int8 vectors" in caplog.text
+    assert again.ask(question).confidence == pytest.approx(asked.confidence, abs=1e-6)
+    again.close()
+
+    plain = Assistant(Settings(data_dir=float_dir, cache_dir=cache_with_export))
+    plain.add([SAMPLE])
+    plain.close()
+    with sqlite3.connect(float_dir / "articles.sqlite3") as db:  # as a store from before int8
+        db.execute("DELETE FROM meta WHERE key='vector_space'")
+    later = Assistant(
+        Settings(data_dir=float_dir, cache_dir=cache_with_export, embedding_engine="onnx-int8")
+    )
+    assert later.store.vector_space == "float32"
+    assert isinstance(later.embedder, ModelEmbedder) and later.embedder.engine == "onnx"
+    later.close()
