@@ -94,7 +94,7 @@ def percentile(values: list[float], p: int) -> float | None:
 
 def run_checked(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
     """Run a command with the offline environment, text output, no exception on failure."""
-    env = {**os.environ, **OFFLINE_ENV}
+    env = {**os.environ, **OFFLINE_ENV, **kwargs.pop("env", {})}
     return subprocess.run(cmd, env=env, text=True, check=False, **kwargs)
 
 
