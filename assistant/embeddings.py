@@ -351,7 +351,10 @@ def load_embedder(engine: str, cache_dir: Path, batch_size: int = 16) -> Embeddi
         int8_file = cache_dir / onnx_file_name(source, int8=True)
         if not int8_file.exists():
             log.info("quantizing the embedding model to %s (once)", int8_file)
-            quantize_int8(onnx_file, int8_file)
+            try:
+                quantize_int8(onnx_file, int8_file)
+            except Exception as e:  # a read-only cache, a full disk
+                raise RuntimeError(f"the int8 embedding model cannot be made: {e}") from e
         onnx_file = int8_file
     return OnnxEmbedder.from_file(onnx_file, source, batch_size)
 

@@ -188,3 +188,10 @@ def test_an_index_is_always_searched_with_the_vectors_it_holds(
     assert later.store.vector_space == "float32"
     assert isinstance(later.embedder, ModelEmbedder) and later.embedder.engine == "onnx"
     later.close()
+
+
+def test_int8_engine_that_cannot_be_made_says_so(tmp_path: Path):
+    (tmp_path / onnx_file_name(model_path())).write_bytes(b"not a model")  # a damaged export
+    with pytest.raises(RuntimeError, match="int8 embedding model cannot be made"):
+        load_embedder("onnx-int8", tmp_path)
+    assert not list(tmp_path.glob("*int8*"))  # nothing half-made is left to be picked up
