@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import json
+import logging
 import re
 import stat
 from collections.abc import Iterator
@@ -204,6 +205,9 @@ def _from_pdf(path: Path, data: bytes) -> Article:
     from pypdf import PdfReader
     from pypdf.errors import DependencyError, PdfReadError
 
+    # pypdf logs what it repairs or cannot read ("EOF marker not found") on the terminal; a
+    # file it cannot read is reported once, with the reason, like any other bad file.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
     try:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):

@@ -6,6 +6,7 @@ import hashlib
 import importlib.util
 import io
 import json
+import logging
 import struct
 import zlib
 from pathlib import Path
@@ -560,6 +561,17 @@ def test_bad_input_is_a_one_line_error(
     path = write(tmp_path, name, data)
     error = load_error(path)
     assert expected in error.reason
+
+
+def test_an_unreadable_pdf_is_reported_once_without_the_readers_own_messages(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    error = load_error(write(tmp_path, "truncated.pdf", b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog"))
+    assert "not a readable PDF" in error.reason
+    # pypdf says "EOF marker not found" through logging: on a terminal that is noise above
+    # the one line that reports the file.
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("pypdf")] == []
 
 
 def test_utf8_error_reports_the_offset(tmp_path: Path) -> None:
