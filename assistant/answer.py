@@ -93,6 +93,7 @@ ANSWER_CUE_CAP = 3
 
 ABSTAIN_TEXT = "The articles don't answer this question."
 WEAK_TEXT = "The evidence is weak: these passages may not answer the question."
+NO_ARTICLES_TEXT = "No articles have been added yet, so there is nothing to quote."
 
 
 def no_articles_text(period: DateRange, newest: date | None = None) -> str:
@@ -114,6 +115,11 @@ def empty_period(
     """
     text = no_articles_text(period, newest)
     return Answer(question, searched_for, text, (), (), True, 0.0, date_range=period)
+
+
+def no_articles(question: str) -> Answer:
+    """The answer when the store holds no article at all: not "the articles don't answer"."""
+    return Answer(question, question, NO_ARTICLES_TEXT, (), (), True, 0.0)
 
 
 def verify(citation: Citation, article: Article) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableLambda
 
-from assistant.answer import Answer, Composer, empty_period
+from assistant.answer import Answer, Composer, empty_period, no_articles
 from assistant.articles import Article, Loaded, LoadError, article_from_text, find_files, load_file
 from assistant.chunking import chunk_article
 from assistant.dates import (
@@ -329,6 +329,8 @@ class Assistant:
 
     def _retrieve(self, inputs: dict[str, Any]) -> dict[str, Any]:
         history = inputs.get("history") or []
+        if self.store.count() == 0:  # say so, rather than that the articles don't answer
+            return {**inputs, "done": no_articles(inputs["question"])}
         query = self.writer.standalone(inputs["question"], history) if self.writer else None
         query = query or standalone_query(inputs["question"], history)
         period = self.period(
@@ -346,6 +348,8 @@ class Assistant:
 
     def _answer(self, state: dict[str, Any]) -> Answer:
         """The answer step: written by the model if one is configured, else extractive."""
+        if "done" in state:
+            return state["done"]
         if state.get("empty"):
             return empty_period(
                 state["question"], state["searched_for"], state["period"], state.get("newest")
@@ -389,7 +393,7 @@ class Assistant:
             yield from self.chain.stream(inputs)
             return
         state = self._retrieve(inputs)
-        if state.get("empty"):
+        if "done" in state or state.get("empty"):
             yield self._answer(state)
             return
         for item in self.writer.stream(

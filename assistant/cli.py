@@ -276,6 +276,8 @@ def ask(
     """Answer QUESTION from the articles (or every question in --batch)."""
     if (question is None) == (batch is None):
         raise click.UsageError("give either a QUESTION or --batch FILE")
+    if question is not None and not question.strip():
+        raise click.UsageError("the question is empty")
     if since and until and since > until:
         raise click.UsageError(f"--since {since} is after --until {until}")
     if as_of:
@@ -300,6 +302,8 @@ def ask(
         try:
             record = json.loads(line)
             qid, text = record.get("id"), record["question"]
+            if not isinstance(text, str) or not text.strip():
+                raise TypeError("no question")
         except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
             click.echo(f'failed: {batch}:{lineno}: not a JSON object with a "question"', err=True)
             failed += 1

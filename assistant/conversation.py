@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from html import escape
 from urllib.parse import quote, unquote, urlsplit
 
-from assistant.answer import ABSTAIN_TEXT, Answer, Citation
+from assistant.answer import ABSTAIN_TEXT, NO_ARTICLES_TEXT, Answer, Citation
 from assistant.retrieval import Passage
 
 CITE_PREFIX = "#cite-"
@@ -180,6 +180,8 @@ def searched_for_html(query: str) -> str:
 
 def answer_blocks(answer: Answer) -> list[str]:
     """The answer as Markdown blocks, in the order they stream into the chat."""
+    if answer.text == NO_ARTICLES_TEXT:
+        return [f"**{NO_ARTICLES_TEXT}** Add articles first (the *Add articles* tab)."]
     if answer.abstained:
         blocks = [f"**{ABSTAIN_TEXT}**"]
         closest = closest_passages(answer.passages)
@@ -242,7 +244,7 @@ def turn_markdown(turn: Turn) -> str:
     a = turn.answer
     lines = [f"## {md_escape(' '.join(turn.question.split()))}", ""]
     if a.abstained:
-        lines.append(f"*{ABSTAIN_TEXT}*")
+        lines.append(f"*{NO_ARTICLES_TEXT if a.text == NO_ARTICLES_TEXT else ABSTAIN_TEXT}*")
         closest = closest_passages(a.passages)
         if closest:
             lines += ["", "The closest articles:", ""]

@@ -131,6 +131,26 @@ def test_ask_needs_a_question_or_a_batch(run):
     assert "give either a QUESTION or --batch FILE" in out.output
 
 
+def test_an_empty_question_is_refused(run, tmp_path: Path):
+    out = run("ask", "   ")
+    assert out.exit_code == 2
+    assert "the question is empty" in out.output
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(json.dumps({"id": "q1", "question": " "}) + "\n")
+    out = run("ask", "--batch", str(questions), "--json")
+    assert out.exit_code == 1 and out.stdout == ""
+    assert f"{questions}:1" in out.stderr
+
+
+def test_asking_an_empty_store_says_there_are_no_articles(run):
+    out = run("ask", "--json", "Who saved the decisive penalty?")
+    assert out.exit_code == 0
+    answer = json.loads(out.stdout)
+    assert answer["abstained"] is True and answer["citations"] == []
+    # Not "the articles don't answer": there are none.
+    assert answer["answer"] == "No articles have been added yet, so there is nothing to quote."
+
+
 def test_a_damaged_store_is_a_clear_message_not_a_traceback(run, data_dir: Path):
     data_dir.mkdir(parents=True)
     (data_dir / "articles.sqlite3").write_bytes(b"this is not a database" * 100)

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from assistant import uploads
-from assistant.answer import ABSTAIN_TEXT, Answer, Citation
+from assistant.answer import ABSTAIN_TEXT, NO_ARTICLES_TEXT, Answer, Citation
 from assistant.articles import Article
 from assistant.assistant import Assistant, IngestReport, IngestResult
 from assistant.conversation import (
@@ -252,6 +252,16 @@ def test_abstention_is_plain_and_offers_the_closest_articles() -> None:
 def test_abstention_with_nothing_found_says_the_collection_may_be_empty() -> None:
     md = answer_markdown(answer((), abstained=True, sources=(), passages=()))
     assert "is the collection empty?" in md
+
+
+def test_an_empty_collection_is_named_as_the_reason(assistant: Assistant) -> None:
+    answer = assistant.ask("Who won the Northern Cup final?")  # nothing added yet
+    assert answer.abstained and answer.text == NO_ARTICLES_TEXT
+    blocks = answer_blocks(answer)
+    assert blocks[0].startswith(f"**{NO_ARTICLES_TEXT}**") and "*Add articles* tab" in blocks[0]
+    assert ABSTAIN_TEXT not in "".join(blocks)
+    record = conversation_markdown([Turn("Who won?", answer)])
+    assert NO_ARTICLES_TEXT in record and ABSTAIN_TEXT not in record
 
 
 def test_message_text_reads_both_content_shapes() -> None:
