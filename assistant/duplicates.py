@@ -10,8 +10,10 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from datasketch import LeanMinHash, MinHash, MinHashLSH
+if TYPE_CHECKING:  # datasketch pulls in scipy (0.7 s): imported when articles are written
+    from datasketch import LeanMinHash, MinHashLSH
 
 PERMUTATIONS = 128
 SHINGLE_WORDS = 5
@@ -26,6 +28,8 @@ CREATE INDEX IF NOT EXISTS duplicates_canonical ON duplicates(canonical_id);
 
 def signature(text: str) -> LeanMinHash:
     """The MinHash of the text's overlapping 5-word shingles (case and punctuation ignored)."""
+    from datasketch import LeanMinHash, MinHash
+
     words = _WORD.findall(text.lower())
     shingles = {" ".join(words[i : i + SHINGLE_WORDS]) for i in range(max(1, len(words) - 4))}
     m = MinHash(num_perm=PERMUTATIONS)
@@ -40,6 +44,8 @@ def _to_blob(m: LeanMinHash) -> bytes:
 
 
 def _from_blob(blob: bytes) -> LeanMinHash:
+    from datasketch import LeanMinHash
+
     return LeanMinHash.deserialize(blob)
 
 
@@ -57,6 +63,8 @@ class NearDuplicates:
         """Before assigning: rebuild the LSH index if the corpus changed since we last saw it."""
         if self._lsh is not None and generation == self._generation:
             return
+        from datasketch import MinHashLSH
+
         self._lsh = MinHashLSH(threshold=self.threshold, num_perm=PERMUTATIONS)
         with self._lsh.insertion_session() as session:
             for article_id, blob in self.db.execute("SELECT article_id, minhash FROM signatures"):
