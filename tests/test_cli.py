@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -254,3 +256,22 @@ def test_upgrade_gives_an_old_store_its_sentence_vectors(run, articles_dir: Path
         assert float(a @ b) > 0.999
     assert run("upgrade", "-q").stdout.strip() == "0 articles given sentence vectors"
     assert "21,400" in run("ask", "How many people watched the Northern Cup final?").stdout
+
+
+def test_answering_needs_neither_torch_nor_the_ingestion_libraries(
+    run, articles_dir: Path, data_dir: Path
+):
+    # The ONNX engine runs without torch (about 6 s to import), and MinHash (datasketch) is
+    # only for writing: a question from the command line loads none of them.
+    assert run("add", "-q", str(articles_dir)).exit_code == 0
+    script = (
+        "import sys; from assistant.cli import cli\n"
+        "try: cli(['ask', 'Who saved the decisive penalty?'], standalone_mode=False)\n"
+        "finally: print(sorted(m for m in ('torch', 'sentence_transformers', 'datasketch', "
+        "'trafilatura', 'pypdf') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert "Lindqvist saved the decisive penalty" in out.stdout
+    assert out.stdout.strip().endswith("[]"), out.stdout
