@@ -168,26 +168,32 @@ class Assistant:
         batch: list[tuple[str, Pending, str]] = []
         in_batch: dict[str, str] = {}
 
-        def flush() -> None:
+        def write(items: list[tuple[str, Pending, str]]) -> None:
             try:
-                repeats = self.store.write([pending for _, pending, _ in batch])
-                results.extend(
-                    IngestResult(
-                        name,
-                        status,
-                        p.article.id,
-                        p.article.title,
-                        duplicate_of=repeats.get(p.article.id),
-                    )
-                    for name, p, status in batch
-                )
+                repeats = self.store.write([pending for _, pending, _ in items])
             except Exception as e:  # the store refused the batch: report, keep going
-                results.extend(
-                    IngestResult(
-                        name, "failed", p.article.id, p.article.title, f"could not be stored ({e})"
-                    )
-                    for name, p, _ in batch
+                if len(items) > 1:  # one article may be the cause: the others still go in
+                    for item in items:
+                        write([item])
+                    return
+                name, p, _ = items[0]
+                reason = f"could not be stored ({e})"
+                results.append(IngestResult(name, "failed", p.article.id, p.article.title, reason))
+                return
+            results.extend(
+                IngestResult(
+                    name,
+                    status,
+                    p.article.id,
+                    p.article.title,
+                    duplicate_of=repeats.get(p.article.id),
                 )
+                for name, p, status in items
+            )
+
+        def flush() -> None:
+            if batch:
+                write(list(batch))
             batch.clear()
             in_batch.clear()
 
@@ -195,6 +201,8 @@ class Assistant:
             if isinstance(item, LoadError):
                 results.append(IngestResult(name, "failed", reason=item.reason))
             else:
+                if in_batch.get(item.id, item.content_hash) != item.content_hash:
+                    flush()  # a new version of an article in this batch replaces the stored one
                 result = self._prepare(name, item, in_batch)
                 if isinstance(result, IngestResult):
                     results.append(result)

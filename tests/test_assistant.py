@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -114,6 +115,52 @@ def test_changed_jsonl_record_with_same_id_is_replaced(loaded: Assistant, tmp_pa
     assert stored is not None and stored.text == record["text"]
     answer = loaded.ask("How many years was the Kessler bakery open?")
     assert all("92 years" not in p.text for p in answer.passages)
+
+
+def test_a_later_line_with_the_same_id_in_one_import_replaces_the_earlier(
+    assistant: Assistant, tmp_path: Path
+):
+    # Both versions land in one write batch: before, their equal chunk ids made Chroma refuse
+    # the whole batch, and every article in it failed.
+    records = [
+        {"id": "ferry", "title": "Ferry fares", "text": "Ferry fares rise by 4 percent in May."},
+        {"id": "fair", "title": "Town fair", "text": "The Millbrook town fair drew 12,000 people."},
+        {"id": "ferry", "title": "Ferry fares", "text": "Ferry fares rise by 6 percent in June."},
+    ]
+    path = tmp_path / "feed.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    report = assistant.add([path])
+    assert [(r.status, r.article_id) for r in report.results] == [
+        ("added", "ferry"),
+        ("added", "fair"),
+        ("replaced", "ferry"),
+    ]
+    stored = assistant.get("ferry")
+    assert stored is not None and stored.text == records[2]["text"]
+    found = assistant.search("ferry fares rise percent")
+    assert [p.text for p in found if p.article_id == "ferry"] == [records[2]["text"]]
+
+
+def test_an_article_the_store_refuses_fails_alone(
+    assistant: Assistant, articles_dir: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # No real input is known to pass loading and then fail storing; a refusal is injected for
+    # one article, and the real store takes the rest of its batch.
+    real_write = assistant.store.write
+
+    def refuse_the_bakery(batch):  # type: ignore[no-untyped-def]
+        if any(p.article.id == "wire-bakery-0001" for p in batch):
+            raise RuntimeError("disk said no")
+        return real_write(batch)
+
+    monkeypatch.setattr(assistant.store, "write", refuse_the_bakery)
+    report = assistant.add([articles_dir])
+    assert [(r.article_id, r.reason) for r in report.failed] == [
+        ("wire-bakery-0001", "could not be stored (disk said no)")
+    ]
+    assert report.count("added") == 5
+    assert assistant.get("wire-bakery-0001") is None
+    assert len(assistant.list_articles()) == 5
 
 
 def test_remove_takes_the_article_out_of_every_answer(loaded: Assistant):
