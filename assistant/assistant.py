@@ -166,7 +166,8 @@ class Assistant:
         """Store loaded articles in batches; failures are reported, never fatal."""
         results: list[IngestResult] = []
         batch: list[tuple[str, Pending, str]] = []
-        in_batch: dict[str, str] = {}
+        in_batch: dict[str, str] = {}  # id -> content hash of the articles in `batch`
+        origins: set[str] = set()  # their files or URLs
 
         def write(items: list[tuple[str, Pending, str]]) -> None:
             try:
@@ -196,19 +197,26 @@ class Assistant:
                 write(list(batch))
             batch.clear()
             in_batch.clear()
+            origins.clear()
 
         for done, (name, item) in enumerate(loaded, 1):
             if isinstance(item, LoadError):
                 results.append(IngestResult(name, "failed", reason=item.reason))
             else:
-                if in_batch.get(item.id, item.content_hash) != item.content_hash:
-                    flush()  # a new version of an article in this batch replaces the stored one
+                # A new version of an article in this batch (the same id, or the same file or
+                # URL) must find the first one stored, to replace it.
+                if in_batch.get(item.id, item.content_hash) != item.content_hash or (
+                    item.id not in in_batch and item.origin in origins
+                ):
+                    flush()
                 result = self._prepare(name, item, in_batch)
                 if isinstance(result, IngestResult):
                     results.append(result)
                 else:
                     batch.append(result)
                     in_batch[item.id] = item.content_hash
+                    if item.origin:
+                        origins.add(item.origin)
                     if sum(len(p.chunks) for _, p, _ in batch) >= self.settings.write_batch_chunks:
                         flush()
             if progress:

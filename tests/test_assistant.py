@@ -117,7 +117,7 @@ def test_changed_jsonl_record_with_same_id_is_replaced(loaded: Assistant, tmp_pa
     assert all("92 years" not in p.text for p in answer.passages)
 
 
-def test_a_later_line_with_the_same_id_in_one_import_replaces_the_earlier(
+def test_a_later_version_in_the_same_import_replaces_the_earlier(
     assistant: Assistant, tmp_path: Path
 ):
     # Both versions land in one write batch: before, their equal chunk ids made Chroma refuse
@@ -139,6 +139,19 @@ def test_a_later_line_with_the_same_id_in_one_import_replaces_the_earlier(
     assert stored is not None and stored.text == records[2]["text"]
     found = assistant.search("ferry fares rise percent")
     assert [p.text for p in found if p.article_id == "ferry"] == [records[2]["text"]]
+
+    # Without ids, a later line from the same URL replaces the earlier one, as it would in
+    # a later import.
+    url = "https://news.example.org/rail"
+    records = [
+        {"url": url, "title": "Rail fares", "text": "Rail fares rise by 2 percent in May."},
+        {"url": url, "title": "Rail fares", "text": "Rail fares rise by 3 percent in June."},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    report = assistant.add([path])
+    assert [r.status for r in report.results] == ["added", "replaced"]
+    assert [a.title for a in assistant.list_articles()].count("Rail fares") == 1
+    assert report.results[1].article_id in {a.id for a in assistant.list_articles()}
 
 
 def test_an_article_the_store_refuses_fails_alone(
