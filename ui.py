@@ -41,6 +41,7 @@ from assistant.reader import (  # noqa: E402
     article_html,
     corpus_choices,
     corpus_html,
+    find_articles,
     ingest_html,
     missing_html,
     passages_html,
@@ -168,20 +169,25 @@ def build_app(assistant: Assistant) -> gr.Blocks:
     exports_dir = Path(tempfile.mkdtemp(prefix="assistant-exports-"))
     opened = iter(range(1, sys.maxsize))  # a fresh nonce per opening re-runs the scroll
 
-    def header() -> str:
-        n = len(assistant.list_articles())
+    def header(n: int) -> str:
         mode = "Answers are the articles' own words, quoted exactly and cited"
         if assistant.llm is not None:
             mode = mode_line(settings, assistant.llm)
-        return f"## News assistant\n{mode} · **{n} articles**"
+        return f"## News assistant\n{mode} · **{n:,} articles**"
 
-    def refresh() -> tuple[str, Any, str]:
+    def listing(words: str) -> tuple[str, Any, str]:
+        """The corpus table and the remove choices for the words in Find, and the header."""
         articles = assistant.list_articles()
+        found = find_articles(articles, words or "")
         return (
-            corpus_html(articles),
-            gr.update(choices=corpus_choices(articles), value=None),
-            header(),
+            corpus_html(found, len(articles), words or ""),
+            gr.update(choices=corpus_choices(found), value=None),
+            header(len(articles)),
         )
+
+    def refresh() -> tuple[str, Any, str, str]:
+        """After a change: the whole corpus, the newest first, and Find emptied."""
+        return *listing(""), ""
 
     # --- chat ------------------------------------------------------------------------------
 
@@ -385,6 +391,11 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                             paste = gr.Button("Add pasted article", elem_id="add-text")
                         added = gr.HTML(elem_id="add-result")
                     with gr.Tab("Corpus", id="corpus") as corpus_tab:
+                        corpus_find = gr.Textbox(
+                            label="Find",
+                            placeholder="words of a title, outlet, date or id",
+                            elem_id="corpus-find",
+                        )
                         with gr.Row(equal_height=False, elem_id="remove-row"):
                             choice = gr.Dropdown(
                                 label="Remove an article",
@@ -400,7 +411,8 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             with gr.Column(scale=2, min_width=360, elem_id="reader-column"):
                 reader = gr.HTML(READER_PLACEHOLDER, elem_id="reader", js_on_load=READER_JS)
 
-        listing = [corpus, choice, title]
+        shown = [corpus, choice, title]
+        listed = [*shown, corpus_find]
         chat_io: dict[str, Any] = dict(
             fn=respond,
             inputs=[question, turns, since, until],
@@ -421,7 +433,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         add.click(
             add_files,
             files,
-            [added, files, *listing],
+            [added, files, *listed],
             show_progress_on=[added],
             api_name="add",
             **corpus_write,
@@ -429,14 +441,22 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         paste.click(
             add_text,
             [paste_text, paste_title, paste_url],
-            [added, paste_text, paste_title, paste_url, *listing],
+            [added, paste_text, paste_title, paste_url, *listed],
             show_progress_on=[added],
             api_name="add_text",
             **corpus_write,
         )
-        drop.click(remove, choice, [removed, *listing], api_name="remove", **corpus_write)
-        corpus_tab.select(refresh, None, listing, api_visibility="private")
-        app.load(refresh, None, listing, api_visibility="private")
+        drop.click(remove, choice, [removed, *listed], api_name="remove", **corpus_write)
+        corpus_tab.select(listing, corpus_find, shown, api_visibility="private")
+        corpus_find.change(
+            listing,
+            corpus_find,
+            shown,
+            api_visibility="private",
+            trigger_mode="always_last",
+            show_progress="hidden",
+        )
+        app.load(refresh, None, listed, api_visibility="private")
     return app
 
 

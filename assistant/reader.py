@@ -121,12 +121,42 @@ def passages_html(query: str, passages: Sequence[Passage]) -> str:
     )
 
 
-def corpus_html(articles: Sequence[ArticleInfo]) -> str:
-    """The articles as a table: title (opens the reader), outlet, date, chunks, id."""
-    if not articles:
+# Longer tables are slow to send and to draw (5,273 rows: 1.2 MB of HTML and seconds in the
+# browser); the Find box reaches the rest.
+CORPUS_ROWS = 200
+
+
+def find_articles(articles: Sequence[ArticleInfo], words: str) -> list[ArticleInfo]:
+    """The articles whose title, outlet, date or id contain every word typed (any case), the
+    most recently added first."""
+    terms = words.casefold().split()
+    found = []
+    for a in reversed(articles):
+        seen = " ".join(x for x in (a.title, a.source, a.published, a.id) if x).casefold()
+        if all(t in seen for t in terms):
+            found.append(a)
+    return found
+
+
+def corpus_html(articles: Sequence[ArticleInfo], total: int | None = None, words: str = "") -> str:
+    """The articles as a table: title (opens the reader), outlet, date, chunks, id.
+
+    `articles` are those found for `words` among `total`; the first `CORPUS_ROWS` are shown.
+    """
+    total = len(articles) if total is None else total
+    if not total:
         return '<p class="muted">No articles yet. Add some in the “Add articles” tab.</p>'
+    if not articles:
+        return f'<p class="muted">No article matches “{escape(words.strip())}”.</p>'
+    note = ""
+    if len(articles) > CORPUS_ROWS:
+        of = f"{len(articles):,} found" if words.strip() else f"{total:,}"
+        note = (
+            f'<p class="muted corpus-note">The {CORPUS_ROWS} most recently added of {of}: type '
+            "in Find to narrow them.</p>"
+        )
     rows = []
-    for a in articles:
+    for a in articles[:CORPUS_ROWS]:
         href = cite_href(0, a.id, 0, 0)
         rows.append(
             "<tr>"
@@ -137,7 +167,7 @@ def corpus_html(articles: Sequence[ArticleInfo]) -> str:
             f'<td class="id">{escape(a.id)}</td>'
             "</tr>"
         )
-    return (
+    return note + (
         '<table class="corpus"><thead><tr><th>Title</th><th>Outlet</th><th>Date</th>'
         f'<th class="num">Chunks</th><th>Id</th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
     )
@@ -145,7 +175,9 @@ def corpus_html(articles: Sequence[ArticleInfo]) -> str:
 
 def corpus_choices(articles: Sequence[ArticleInfo]) -> list[tuple[str, str]]:
     """(label, id) pairs for choosing an article to remove."""
-    return [(f"{a.title} — {a.source or 'no outlet'} ({a.id})", a.id) for a in articles]
+    return [
+        (f"{a.title} — {a.source or 'no outlet'} ({a.id})", a.id) for a in articles[:CORPUS_ROWS]
+    ]
 
 
 def ingest_html(report: IngestReport) -> str:

@@ -28,7 +28,16 @@ from assistant.conversation import (
     parse_cite,
     safe_url,
 )
-from assistant.reader import article_html, corpus_html, highlight, ingest_html, passages_html
+from assistant.reader import (
+    CORPUS_ROWS,
+    article_html,
+    corpus_choices,
+    corpus_html,
+    find_articles,
+    highlight,
+    ingest_html,
+    passages_html,
+)
 from assistant.retrieval import Passage
 from assistant.store import ArticleInfo
 from assistant.uploads import add_with_progress, human_size, stage_uploads
@@ -201,6 +210,36 @@ def test_article_html_escapes_and_links_only_web_urls() -> None:
     assert "<mark" not in linked
     bare = article_html(Article(id="x1", title="t", text=TEXT), CiteRef(0, "x1", 0, 0))
     assert "No outlet or date recorded" in bare
+
+
+def test_the_corpus_list_is_found_by_words_and_capped() -> None:
+    n = 2 * CORPUS_ROWS + 50
+    infos = [
+        ArticleInfo(
+            f"id{i}",
+            f"Story {i}",
+            None,
+            "The Herald" if i % 2 else "Wire",
+            None,
+            f"2025-03-{i % 28 + 1:02d}",
+            1,
+            f"t{i:04d}",
+        )
+        for i in range(n)
+    ]
+    assert [a.id for a in find_articles(infos, "")][:2] == [f"id{n - 1}", f"id{n - 2}"]
+    herald = find_articles(infos, "herald STORY")
+    assert len(herald) == n // 2 and all(a.source == "The Herald" for a in herald)
+    assert [a.id for a in find_articles(infos, "2025-03-05 story")] == [
+        a.id for a in reversed(infos) if a.published == "2025-03-05"
+    ]
+    out = corpus_html(find_articles(infos, ""), n)
+    assert out.count("<tr>") == CORPUS_ROWS + 1  # the header row and the capped rows
+    assert f"The {CORPUS_ROWS} most recently added of {n:,}:" in out
+    assert f"of {n // 2} found" in corpus_html(herald, n, "herald")
+    assert "No article matches “&lt;b&gt;”" in corpus_html([], 3, "<b>")
+    assert "No articles yet" in corpus_html([], 0)
+    assert len(corpus_choices(herald)) == CORPUS_ROWS
 
 
 def test_tables_escape_titles_and_reasons() -> None:

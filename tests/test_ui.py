@@ -282,16 +282,23 @@ def test_upload_ask_then_remove(app: Page, served: Served, tmp_path: Path) -> No
     expect(answer.locator("blockquote").first).to_contain_text("Ingrid Solberg")
     expect(answer).to_contain_text("Gull Point lighthouse gets its first new keeper")
 
-    # Removed in the corpus tab, it is gone from the list and from the store.
+    # In the corpus tab, the newest first; Find narrows the list and the remove choices.
     open_tab(page, "Corpus")
     corpus = page.locator("#corpus")
-    expect(corpus).to_contain_text("Gull Point lighthouse")
+    expect(corpus.locator("tbody tr").first).to_contain_text("Gull Point lighthouse")
+    page.locator("#corpus-find input, #corpus-find textarea").fill("lighthouse GULL")
+    expect(corpus.locator("tbody tr")).to_have_count(1)
     page.locator("#remove-choice input").click()
+    expect(page.get_by_role("option")).to_have_count(1)
     page.get_by_role("option", name=re.compile("Gull Point lighthouse")).click()
+    # Removed, it is gone from the list and from the store, and the list shows all again.
     page.locator("#remove").click()
     expect(page.locator("#remove-result")).to_contain_text("Removed “Gull Point lighthouse")
     expect(corpus).not_to_contain_text("Gull Point lighthouse")
     expect(corpus.locator("tbody tr")).to_have_count(len(served.assistant.list_articles()))
+    expect(page.locator("#corpus-find input, #corpus-find textarea")).to_have_value("")
+    page.locator("#corpus-find input, #corpus-find textarea").fill("no such words")
+    expect(corpus).to_contain_text("No article matches “no such words”")
     titles = [a.title for a in served.assistant.list_articles()]
     assert not any("Gull Point" in t for t in titles)
 
