@@ -238,7 +238,9 @@ def _stream_answer(assistant: Any, question: str, **period: Any) -> None:
     help='Answer a JSONL file of {"id", "question"} lines, one answer per line. A line may '
     'say when the question was asked ("as_of" or "question_date": YYYY-MM-DD).',
 )
-@click.option("--k", type=int, default=None, help="How many passages to retrieve.")
+@click.option(
+    "--k", type=click.IntRange(1, 100), default=None, help="How many passages to retrieve (1-100)."
+)
 @click.option(
     "--since",
     callback=_day(end=False),

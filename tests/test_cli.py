@@ -131,6 +131,10 @@ def test_ask_needs_a_question_or_a_batch(run):
     out = run("ask")
     assert out.exit_code == 2
     assert "give either a QUESTION or --batch FILE" in out.output
+    # Before, --k 0 quietly meant the default and a negative --k every candidate found.
+    for k in ("0", "-3"):
+        out = run("ask", "--k", k, "Who won?")
+        assert out.exit_code == 2 and "is not in the range 1<=x<=100" in out.output
 
 
 def test_an_empty_question_is_refused(run, tmp_path: Path):
