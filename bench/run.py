@@ -5,6 +5,7 @@ score.py and prints one Markdown table. Usage (from the project root):
 
     .venv/bin/python bench/run.py [--full] [--systems assistant,int8,plain,keyword] [--reuse-index]
                                   [--rebuild-plain] [--limit N] [--corpus-limit N] [--shared PATH]
+                                  [--split heldout --heldout-dir PATH]
 
 Complete runs are written to bench/results/; runs on a subset (--limit, --corpus-limit) to
 bench/cache/smoke/. Everything else (indexes, answers, scorer outputs) stays in bench/cache/.
@@ -160,6 +161,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="folder with the benchmark data and score.py",
     )
     ap.add_argument(
+        "--split",
+        choices=("dev", "heldout"),
+        default="dev",
+        help="the questions: dev (tuned on) or heldout (final numbers only; the small setting "
+        "then uses corpus_small_heldout.jsonl)",
+    )
+    ap.add_argument(
+        "--heldout-dir",
+        type=Path,
+        default=None,
+        help="folder with the held-out files (default: the --shared folder)",
+    )
+    ap.add_argument(
         "--systems",
         default=",".join(DEFAULT_SYSTEMS),
         help="comma-separated subset of: "
@@ -205,9 +219,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def prepare_inputs(args: argparse.Namespace, run_dir: Path) -> Inputs:
     """Pick the corpus and question files; write subsets for --limit / --corpus-limit."""
     shared = args.shared.resolve()
-    corpus = shared / ("corpus.jsonl" if args.full else "corpus_small.jsonl")
-    answerable_file = shared / ("queries_dev.jsonl" if args.full else "queries_small_dev.jsonl")
-    null_file = shared / "null_dev.jsonl"
+    if args.split == "dev":
+        corpus = shared / ("corpus.jsonl" if args.full else "corpus_small.jsonl")
+        answerable_file = shared / ("queries_dev.jsonl" if args.full else "queries_small_dev.jsonl")
+        null_file = shared / "null_dev.jsonl"
+    else:  # the benchmark keeps these apart; the full corpus serves both splits
+        held = (args.heldout_dir or shared).resolve()
+        corpus = shared / "corpus.jsonl" if args.full else held / "corpus_small_heldout.jsonl"
+        answerable_file = held / (
+            "queries_heldout.jsonl" if args.full else "queries_small_heldout.jsonl"
+        )
+        null_file = held / "null_heldout.jsonl"
+    missing = [str(f) for f in (corpus, answerable_file, null_file) if not f.is_file()]
+    if missing:
+        raise SystemExit(f"benchmark files not found: {', '.join(missing)}")
     corpus_name = corpus.stem
     n_articles = sum(1 for line in corpus.open(encoding="utf-8") if line.strip())
     if args.corpus_limit:
@@ -869,7 +894,7 @@ def run_system(
 
 def output_paths(args: argparse.Namespace, meta: dict[str, Any]) -> tuple[Path, str]:
     """Where the Markdown and JSON go, and their file stem."""
-    setting = "full" if args.full else "small"
+    setting = ("full" if args.full else "small") + ("-heldout" if args.split == "heldout" else "")
     stem = f"{meta['date'][:10]}-{meta['commit']}-{setting}"
     if set(args.systems) != set(DEFAULT_SYSTEMS):
         stem += "-" + "-".join(args.systems)
