@@ -5,7 +5,7 @@ indexed with a slice of the benchmark corpus, then drives it through `gradio_cli
 browsers would: N conversations in parallel threads, each asking a fixed number of questions in
 one session (so follow-ups carry the conversation), while another client uploads articles
 through the app's own "add" endpoint. Reports errors (target: zero), p50/p95 latency and
-throughput to stdout and to bench/results/load-<date>.md. Usage (from the project root):
+throughput to stdout and to bench/results/load-<date>-<commit>.md. Usage (from the project root):
 
     .venv/bin/python bench/load.py [--conversations 20] [--questions 3] [--articles 100]
                                    [--add-articles 10] [--add-batch 5] [--shared PATH]
@@ -406,7 +406,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     text = report(args, inputs, run, extra)
     print(text)
-    out = args.out or RESULTS / f"load-{started:%Y-%m-%d}.md"
+    # The commit in the name: a second run on the same day no longer replaces the first.
+    out = args.out or RESULTS / f"load-{started:%Y-%m-%d}-{extra['commit']}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
     log(f"written to {out}")
