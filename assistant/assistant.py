@@ -268,7 +268,7 @@ class Assistant:
         )
         if not chunks:
             return IngestResult(name, "failed", article.id, article.title, "no sentences found")
-        status = "replaced" if status == "replaced" or article.id in in_batch else "added"
+        status = "replaced" if status == "replaced" else "added"
         return name, Pending(article, chunks, replaces), status
 
     def remove(self, article_ids: Iterable[str]) -> list[str]:

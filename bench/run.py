@@ -379,7 +379,9 @@ def assistant_index(
         # the current assistant (instant when it is current; as long as an import when not).
         log("assistant: assistant upgrade (sentence vectors for articles stored without them)")
         upgraded = run_checked(
-            assistant_cmd(data_dir, "upgrade", "-q"), capture_output=True, env=assistant_env(engine)
+            assistant_cmd(data_dir, "upgrade", "-q"),
+            capture_output=True,
+            env={"ASSISTANT_EMBEDDING_ENGINE": engine},  # added to the offline environment
         )
         if upgraded.returncode != 0:
             raise RuntimeError(f"assistant upgrade failed: {upgraded.stderr.strip()}")
