@@ -158,6 +158,20 @@ def test_int8_engine_is_close_to_float32_but_not_the_same(
     assert not list(cache_with_export.glob("*.part"))
 
 
+def test_questions_meet_an_int8_index_with_their_float32_vectors(
+    cache_with_export: Path, embedder: ModelEmbedder
+):
+    model = ModelEmbedder("onnx-int8", cache_with_export)
+    question = "What did Putin ask Musk not to do?"
+    asked = np.array(model.embed_query(question))
+    assert np.allclose(asked, embedder.embed_query(question), atol=1e-5)
+    assert float(np.dot(asked, model.impl.embed_query(question))) < 0.99999  # not int8's own
+    stored = np.array(model.embed_documents(TEXTS[:2]))
+    assert float((stored * np.array(embedder.embed_documents(TEXTS[:2]))).sum(axis=1).max()) < (
+        0.99999
+    )  # while the texts stored are embedded with int8
+
+
 def test_an_index_is_always_searched_with_the_vectors_it_holds(
     cache_with_export: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ):
