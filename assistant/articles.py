@@ -84,11 +84,23 @@ def clean_title(line: str) -> str:
     return title
 
 
+# A paragraph that is only a page's advertising marker ("Advertisement", "SKIP ADVERTISEMENT",
+# "Story continues below advertisement"): saved pages and scraped text keep them between
+# paragraphs, where they would be quoted and embedded as if the reporter had written them.
+_AD_MARKER = re.compile(
+    r"(?:advertisement|advertising|skip advertisement|ad|sponsored(?: content)?"
+    r"|(?:story|article) continues below(?: this)? (?:advertisement|ad)"
+    r"|continue reading(?: the main story)?(?: below)?)[\s.:…–—-]*",
+    re.IGNORECASE,
+)
+
+
 def clean_text(raw: str) -> str:
     """Canonical article text: paragraphs joined by a blank line, spaces collapsed.
 
     Text with blank lines is read as hard-wrapped paragraphs (single newlines are soft);
-    text without any reads each line as a paragraph, as scrapers write it.
+    text without any reads each line as a paragraph, as scrapers write it. Paragraphs that
+    are only an advertising marker are left out.
     """
     raw = _CONTROL.sub("", raw.replace("\r\n", "\n").replace("\r", "\n"))
     if re.search(r"\S[ \t]*\n[ \t]*\n\s*\S", raw):
@@ -97,7 +109,7 @@ def clean_text(raw: str) -> str:
     else:
         paragraphs = raw.split("\n")
     cleaned = (_SPACES.sub(" ", p).strip() for p in paragraphs)
-    return "\n\n".join(p for p in cleaned if p)
+    return "\n\n".join(p for p in cleaned if p and not _AD_MARKER.fullmatch(p))
 
 
 def _title_from_text(text: str) -> str:

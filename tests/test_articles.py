@@ -272,6 +272,17 @@ def test_clean_text_paragraph_rules() -> None:
     assert clean_text(" \n\t\n ") == ""
 
 
+def test_advertising_markers_are_not_article_text() -> None:
+    scraped = (
+        "The council met on Monday.\nADVERTISEMENT\nSKIP ADVERTISEMENT\n"
+        "Story continues below advertisement\nContinue reading the main story\n"
+        "It voted 6-3.\nAdvertisement:"
+    )
+    assert clean_text(scraped) == "The council met on Monday.\n\nIt voted 6-3."
+    kept = "An advertisement for the fair ran on Monday.\nAd spending rose 4%."
+    assert clean_text(kept) == kept.replace("\n", "\n\n")  # words about ads are text
+
+
 # --- HTML --------------------------------------------------------------------------------
 
 HTML_FIXTURE = LOADERS / "council-budget.html"
@@ -311,6 +322,7 @@ def test_html_article_metadata_and_text() -> None:
         "taco trucks",  # sidebar
         "dataLayer",  # script
         "The Coastal Ledger",  # site name belongs in `source`, not the text
+        "advertisement",  # ad markers between paragraphs
     ],
 )
 def test_html_boilerplate_is_not_in_the_text(boilerplate: str) -> None:
