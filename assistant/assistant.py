@@ -26,7 +26,7 @@ from assistant.embeddings import Embedder, ModelEmbedder, engine_for, vector_spa
 from assistant.generate import Writer, build_chat_model
 from assistant.retrieval import HybridRetriever, Passage
 from assistant.settings import Settings
-from assistant.store import ArticleInfo, Pending, Store
+from assistant.store import ArticleInfo, Embedded, Pending, Store
 
 log = logging.getLogger(__name__)
 
@@ -169,13 +169,17 @@ class Assistant:
         in_batch: dict[str, str] = {}  # id -> content hash of the articles in `batch`
         origins: set[str] = set()  # their files or URLs
 
-        def write(items: list[tuple[str, Pending, str]]) -> None:
+        def write(items: list[tuple[str, Pending, str]], embedded: Embedded | None = None) -> None:
+            pending = [p for _, p, _ in items]
             try:
-                repeats = self.store.write([pending for _, pending, _ in items])
+                if embedded is None:
+                    embedded = self.store.embed(pending)
+                repeats = self.store.write(pending, embedded)
             except Exception as e:  # the store refused the batch: report, keep going
-                if len(items) > 1:  # one article may be the cause: the others still go in
-                    for item in items:
-                        write([item])
+                if len(items) > 1:  # one article may be the cause: the others still go in,
+                    for item in items:  # with the vectors already made, if they were
+                        own = item[1].article.id
+                        write([item], {own: embedded[own]} if embedded is not None else None)
                     return
                 name, p, _ = items[0]
                 reason = f"could not be stored ({e})"

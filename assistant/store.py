@@ -80,6 +80,8 @@ class Pending:
 
 
 SentenceKey = tuple[str, int, int]  # article id, start, end
+# Article id -> its chunks' vectors (in order) and its sentences' vectors.
+Embedded = dict[str, tuple[list[list[float]], dict[SentenceKey, Any]]]
 
 
 def index_text(title: str, chunk_text: str) -> str:
@@ -356,8 +358,21 @@ class Store:
                     best[key] = (off_centre, vector)
         return vectors, {key: v for key, (_, v) in best.items()}
 
-    def write(self, batch: Sequence[Pending]) -> dict[str, str]:
-        """Embed and store a batch of articles, replacing what each replaces.
+    def embed(self, batch: Sequence[Pending]) -> Embedded:
+        """Each article's chunk vectors and sentence vectors, from one model pass over the batch."""
+        vectors, sentence_vectors = self._embed(batch)
+        out: Embedded = {}
+        at = 0
+        for item in batch:
+            out[item.article.id] = (vectors[at : at + len(item.chunks)], {})
+            at += len(item.chunks)
+        for key, vector in sentence_vectors.items():
+            out[key[0]][1][key] = vector
+        return out
+
+    def write(self, batch: Sequence[Pending], embedded: Embedded | None = None) -> dict[str, str]:
+        """Store a batch of articles (embedded now, unless `embedded` holds their vectors),
+        replacing what each replaces.
 
         Returns the near-duplicates found: article id -> the article it repeats.
         """
@@ -369,7 +384,9 @@ class Store:
                 documents.append(index_text(item.article.title, chunk.text))
                 metadatas.append(_chunk_metadata(chunk, published_day(item.article.published)))
                 ids.append(chunk.id)
-        vectors, sentence_vectors = self._embed(batch)
+        if embedded is None:
+            embedded = self.embed(batch)
+        vectors = [v for item in batch for v in embedded[item.article.id][0]]
         if ids:
             # Chroma directly: LangChain's add_texts would run the model again for the vectors.
             self.vectors._collection.upsert(
@@ -406,7 +423,7 @@ class Store:
                     'INSERT INTO chunks (id, article_id, ordinal, start, "end") VALUES (?,?,?,?,?)',
                     [(c.id, c.article_id, c.ordinal, c.start, c.end) for c in item.chunks],
                 )
-                self._keep_sentence_vectors(a.id, sentence_vectors)
+                self._keep_sentence_vectors(a.id, embedded[a.id][1])
                 canonical = self._duplicates.assign(a.id, a.text)
                 if canonical:
                     repeats[a.id] = canonical
@@ -431,15 +448,12 @@ class Store:
         return existing
 
     def _keep_sentence_vectors(self, article_id: str, vectors: dict[SentenceKey, Any]) -> None:
-        """Replace an article's sentence vectors (inside the caller's transaction)."""
+        """Replace an article's sentence vectors with these, all its own (inside the caller's
+        transaction)."""
         self._db.execute("DELETE FROM sentence_vectors WHERE article_id=?", (article_id,))
         self._db.executemany(
             "INSERT INTO sentence_vectors VALUES (?,?,?,?)",
-            [
-                (*key, np.asarray(v, dtype=np.float16).tobytes())
-                for key, v in vectors.items()
-                if key[0] == article_id
-            ],
+            [(*key, np.asarray(v, dtype=np.float16).tobytes()) for key, v in vectors.items()],
         )
 
     def without_sentence_vectors(self) -> list[str]:
@@ -473,11 +487,11 @@ class Store:
 
     def add_sentence_vectors(self, batch: Sequence[Pending]) -> None:
         """Compute and keep the sentence vectors of stored articles (one model pass each)."""
-        _, vectors = self._embed(batch)
+        embedded = self.embed(batch)
         with self._lock, self._db:
             for item in batch:
                 if self.get(item.article.id) == item.article:  # not replaced meanwhile
-                    self._keep_sentence_vectors(item.article.id, vectors)
+                    self._keep_sentence_vectors(item.article.id, embedded[item.article.id][1])
 
     def _delete_rows(self, article_id: str) -> None:
         """Delete an article's rows (its vectors in Chroma are deleted after the commit)."""

@@ -158,15 +158,23 @@ def test_an_article_the_store_refuses_fails_alone(
     assistant: Assistant, articles_dir: Path, monkeypatch: pytest.MonkeyPatch
 ):
     # No real input is known to pass loading and then fail storing; a refusal is injected for
-    # one article, and the real store takes the rest of its batch.
-    real_write = assistant.store.write
+    # one article where the vectors are written, and the real store takes the rest of its batch.
+    collection = assistant.store.vectors._collection
+    real_upsert = collection.upsert
+    real_embed = assistant.embedder.embed_with_spans  # type: ignore[attr-defined]
+    embedded: list[str] = []
 
-    def refuse_the_bakery(batch):  # type: ignore[no-untyped-def]
-        if any(p.article.id == "wire-bakery-0001" for p in batch):
+    def refuse_the_bakery(ids, **kwargs):  # type: ignore[no-untyped-def]
+        if any(i.startswith("wire-bakery-0001:") for i in ids):
             raise RuntimeError("disk said no")
-        return real_write(batch)
+        return real_upsert(ids=ids, **kwargs)
 
-    monkeypatch.setattr(assistant.store, "write", refuse_the_bakery)
+    def count(texts, spans):  # type: ignore[no-untyped-def]
+        embedded.extend(texts)
+        return real_embed(texts, spans)
+
+    monkeypatch.setattr(collection, "upsert", refuse_the_bakery)
+    monkeypatch.setattr(assistant.embedder, "embed_with_spans", count)
     report = assistant.add([articles_dir])
     assert [(r.article_id, r.reason) for r in report.failed] == [
         ("wire-bakery-0001", "could not be stored (disk said no)")
@@ -174,6 +182,9 @@ def test_an_article_the_store_refuses_fails_alone(
     assert report.count("added") == 5
     assert assistant.get("wire-bakery-0001") is None
     assert len(assistant.list_articles()) == 5
+    # The retry, article by article, reuses the batch's vectors: no chunk went through the
+    # model twice (a store refusing every write would otherwise cost twice the model time).
+    assert embedded and len(embedded) == len(set(embedded))
 
 
 def test_remove_takes_the_article_out_of_every_answer(loaded: Assistant):
