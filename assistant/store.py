@@ -7,6 +7,7 @@ vectors that no row refers to, which searches ignore and the next add overwrites
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
@@ -25,6 +26,8 @@ from assistant.duplicates import NearDuplicates
 from assistant.embeddings import Embedder, vector_space
 from assistant.keywords import KeywordIndex
 from assistant.settings import Settings
+
+log = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
@@ -201,7 +204,18 @@ class Store:
                 client=client,
                 collection_metadata={"hnsw:space": "cosine"},
             )
+            self._search_widely(self._vectors._collection)
         return self._vectors
+
+    def _search_widely(self, collection: Any) -> None:
+        """Give the collection the configured search breadth (`Settings.search_ef`); it is
+        kept with the collection and applies from the first search of a process."""
+        wanted = self.settings.search_ef
+        try:
+            if (collection.configuration or {}).get("hnsw", {}).get("ef_search") != wanted:
+                collection.modify(configuration={"hnsw": {"ef_search": wanted}})
+        except Exception as e:  # a read-only store or an older server: it still searches
+            log.warning("cannot set the vector search breadth to %s (%s)", wanted, e)
 
     # --- reading ---------------------------------------------------------------------------
 

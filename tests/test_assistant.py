@@ -335,3 +335,12 @@ def test_sentences_are_compared_by_vectors_kept_when_indexed(loaded: Assistant, 
     assert db.execute(count, (record["id"],)).fetchone()[0] == 2
     loaded.remove([record["id"]])
     assert db.execute(count, (record["id"],)).fetchone()[0] == 0
+
+
+def test_the_dense_index_is_searched_widely(loaded: Assistant):
+    client, name = loaded.store.vectors._client, loaded.settings.collection
+    assert client.get_collection(name).configuration["hnsw"]["ef_search"] == 400
+    # A store made before, with Chroma's default breadth, gets the configured one when opened.
+    client.get_collection(name).modify(configuration={"hnsw": {"ef_search": 100}})
+    loaded.store._search_widely(client.get_collection(name))
+    assert client.get_collection(name).configuration["hnsw"]["ef_search"] == 400

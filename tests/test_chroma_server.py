@@ -64,6 +64,8 @@ def test_core_scenarios_against_a_chroma_server(
     assert assistant.add([articles_dir]).summary() == "6 added, 0 unchanged, 0 replaced, 0 failed"
     # The vectors live in the server, not in the data directory.
     assert not (data_dir / "chroma").exists()
+    server_side = assistant.store.vectors._client.get_collection("server_test")
+    assert server_side.configuration["hnsw"]["ef_search"] == settings.search_ef
     answer = assistant.ask("Who saved the decisive penalty in the Northern Cup final?")
     assert any("Lindqvist saved the decisive penalty" in c.quote for c in answer.citations)
     assert assistant.add([articles_dir]).count("unchanged") == 6
