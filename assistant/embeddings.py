@@ -387,7 +387,7 @@ class ModelEmbedder(Embeddings):
         if vector_space(self.engine) == "float32":
             return self.impl
         if self._query_impl is None:
-            self._query_impl = load_embedder("onnx", self.cache_dir, self.batch_size)
+            self._query_impl = load_embedder(engine_for("float32"), self.cache_dir, self.batch_size)
         return self._query_impl
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
