@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import SecretStr
 
 from assistant.answer import Answer
 from assistant.conversation import period_note
@@ -419,12 +420,55 @@ def chat(ctx: click.Context) -> None:
 @cli.command()
 @click.option("--host", help="Address to listen on (default: 127.0.0.1, or ASSISTANT_HOST).")
 @click.option("--port", type=int, help="Port to listen on (default: 7860, or ASSISTANT_PORT).")
+@click.option(
+    "--auth-user",
+    metavar="NAME",
+    help="Ask for this user name and a password (or ASSISTANT_AUTH_USER). The password comes "
+    "from --auth-password or ASSISTANT_AUTH_PASSWORD, else it is prompted for.",
+)
+@click.option(
+    "--auth-password",
+    metavar="PASSWORD",
+    help="The login's password (or ASSISTANT_AUTH_PASSWORD; a flag is visible to other users "
+    "of this machine in the process list, the variable or the prompt is not).",
+)
+@click.option(
+    "--no-auth",
+    is_flag=True,
+    help="Allow listening beyond this machine without a login (or ASSISTANT_NO_AUTH=1): "
+    "anyone who can reach it can read, add and remove articles.",
+)
 @click.pass_context
-def ui(ctx: click.Context, host: str | None, port: int | None) -> None:
-    """Serve the chat window in the browser (http://127.0.0.1:7860 by default); Ctrl-C stops it."""
+def ui(
+    ctx: click.Context,
+    host: str | None,
+    port: int | None,
+    auth_user: str | None,
+    auth_password: str | None,
+    no_auth: bool,
+) -> None:
+    """Serve the chat window in the browser (http://127.0.0.1:7860 by default); Ctrl-C stops it.
+
+    Beyond this machine (e.g. --host 0.0.0.0) it needs a login, or --no-auth.
+    """
     import importlib.util
 
-    from assistant.settings import PROJECT_DIR
+    from assistant.settings import PROJECT_DIR, UnsafeServing, web_login
+
+    obj = ctx.ensure_object(dict)
+    settings: Settings = obj["settings"]
+    overrides: dict[str, Any] = {"no_auth": True} if no_auth else {}
+    if auth_user:
+        overrides["auth_user"] = auth_user
+        if not auth_password and settings.auth_password is None:
+            auth_password = click.prompt(f"Password for {auth_user}", hide_input=True, err=True)
+    if auth_password:
+        overrides["auth_password"] = SecretStr(auth_password)
+    settings = obj["settings"] = settings.model_copy(update=overrides)
+    try:  # refused before the model loads and before anything listens
+        web_login(settings, host or settings.host)
+    except UnsafeServing as e:
+        raise click.ClickException(str(e)) from e
 
     path = PROJECT_DIR / "ui.py"
     spec = importlib.util.spec_from_file_location("ui", path)
