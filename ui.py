@@ -23,7 +23,7 @@ go_offline()  # before gradio is imported: no analytics, no version check, no hu
 import gradio as gr  # noqa: E402
 
 from assistant.answer import Answer  # noqa: E402
-from assistant.assistant import Assistant, IngestReport  # noqa: E402
+from assistant.assistant import Assistant, IngestReport, QuestionTooLong  # noqa: E402
 from assistant.conversation import (  # noqa: E402
     Turn,
     answer_markdown,
@@ -255,7 +255,10 @@ def build_app(assistant: Assistant) -> gr.Blocks:
 
     def search(query: str, k: float) -> str:
         query = (query or "").strip()
-        return passages_html(query, assistant.search(query, int(k)) if query else [])
+        try:
+            return passages_html(query, assistant.search(query, int(k)) if query else [])
+        except QuestionTooLong as e:  # typed past the box's limit, or through the API
+            raise gr.Error(str(e)) from e
 
     # --- adding and removing ---------------------------------------------------------------
 
@@ -329,6 +332,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                                 scale=6,
                                 autofocus=True,
                                 max_lines=4,
+                                max_length=settings.max_question_chars,
                             )
                             ask = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
                         with gr.Accordion("Period", open=False, elem_id="period"):
@@ -365,6 +369,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                                 show_label=False,
                                 placeholder="Search the articles: the ranked passages, no answer",
                                 scale=6,
+                                max_length=settings.max_question_chars,
                             )
                             k = gr.Slider(
                                 1, 30, value=settings.top_k, step=1, label="Passages", scale=2

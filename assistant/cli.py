@@ -215,6 +215,17 @@ def _day(end: bool) -> Any:
     return parse
 
 
+@contextmanager
+def _question_errors() -> Iterator[None]:
+    """A question the Assistant refuses (too long) as a click error, not a stack trace."""
+    from assistant.assistant import QuestionTooLong
+
+    try:
+        yield
+    except QuestionTooLong as e:
+        raise click.ClickException(str(e)) from e
+
+
 def _stream_answer(assistant: Any, question: str, **period: Any) -> None:
     """The model's draft as it arrives (dim: not yet checked), then the checked answer."""
     drafted = False
@@ -288,16 +299,20 @@ def ask(
         obj["settings"] = obj["settings"].model_copy(update={"as_of": as_of})
     assistant = _assistant(ctx)
     if question is not None and stream and not as_json:
-        _stream_answer(assistant, question, k=k, since=since, until=until)
+        with _question_errors():
+            _stream_answer(assistant, question, k=k, since=since, until=until)
         return
     if question is not None:
-        answer = assistant.ask(question, k=k, since=since, until=until)
+        with _question_errors():
+            answer = assistant.ask(question, k=k, since=since, until=until)
         if as_json:
             click.echo(json.dumps(answer_json(answer), ensure_ascii=False))
         else:
             _print_answer(answer)
         return
     assert batch is not None
+    from assistant.assistant import QuestionTooLong
+
     failed = 0
     for lineno, line in enumerate(batch.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
@@ -318,7 +333,12 @@ def ask(
             failed += 1
             continue
         started = time.perf_counter()
-        answer = assistant.ask(text, k=k, since=since, until=until, as_of=asked)
+        try:
+            answer = assistant.ask(text, k=k, since=since, until=until, as_of=asked)
+        except QuestionTooLong as e:
+            click.echo(f"failed: {batch}:{lineno}: {e}", err=True)
+            failed += 1
+            continue
         elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
         if as_json:
             record = {**answer_json(answer, qid), "elapsed_ms": elapsed_ms}
@@ -398,6 +418,7 @@ def remove(ctx: click.Context, article_ids: tuple[str, ...]) -> None:
 @click.pass_context
 def chat(ctx: click.Context) -> None:
     """Chat in the terminal; follow-up questions use the earlier ones. Empty line or Ctrl-D ends."""
+    from assistant.assistant import QuestionTooLong
     from assistant.generate import mode_line
 
     assistant = _assistant(ctx)
@@ -412,7 +433,11 @@ def chat(ctx: click.Context) -> None:
             break
         if not question.strip():
             break
-        _stream_answer(assistant, question, history=history)  # a model's draft streams
+        try:
+            _stream_answer(assistant, question, history=history)  # a model's draft streams
+        except QuestionTooLong as e:
+            click.echo(f"Error: {e}", err=True)  # the chat goes on; ask a shorter question
+            continue
         click.echo()
         history.append(question)
 

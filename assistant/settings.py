@@ -105,6 +105,9 @@ class Settings(BaseSettings):
     max_file_bytes: int = 50_000_000
     max_article_chars: int = 2_000_000
 
+    # Questions (and search queries) longer than this are refused, in every face alike.
+    max_question_chars: int = 2_000
+
     # The web UI (`assistant ui`): where it listens, the largest upload it takes, and the login
     # it asks for. With a user and password set, it asks for them on any address; without, it
     # refuses to listen beyond this machine unless `no_auth` says that is meant.

@@ -26,6 +26,7 @@ from assistant.settings import PROJECT_DIR, Settings, UnsafeServing
 ARTICLES = Path(__file__).parent / "data" / "articles"
 SAMPLE = PROJECT_DIR / "corpus" / "musk-putin-contact.txt"
 USER, PASSWORD = "editor", "pw-Kx81-never-shown"
+QUESTION_LIMIT = 300
 
 
 @dataclass
@@ -53,6 +54,7 @@ def served(embedder: ModelEmbedder, tmp_path_factory: pytest.TempPathFactory) ->
         data_dir=tmp_path_factory.mktemp("auth-data"),
         auth_user=USER,
         auth_password=PASSWORD,
+        max_question_chars=QUESTION_LIMIT,
     )
     assistant = Assistant(settings, embedder=embedder)
     assert assistant.add([ARTICLES]).count("failed") == 0
@@ -146,6 +148,28 @@ def test_with_the_login_the_api_adds_asks_and_removes(served: Served) -> None:
     removed = client.predict(new_id, api_name="/remove")
     assert removed[0].startswith("Removed"), removed[0]
     assert served.assistant.get(new_id) is None
+
+
+def test_a_question_over_the_limit_is_refused_in_the_chat(served: Served) -> None:
+    with httpx.Client(base_url=served.url) as editor:
+        log_in(editor)
+        config = editor.get("/config").json()
+        boxes = {
+            c["props"].get("elem_id"): c["props"]
+            for c in config["components"]
+            if c.get("type") == "textbox"
+        }
+        assert boxes["question"]["max_length"] == QUESTION_LIMIT  # the browser stops typing
+        assert boxes["search-query"]["max_length"] == QUESTION_LIMIT
+
+        # The API has no box: the Assistant refuses, the chat says why.
+        events = call(editor, "ask", "why " * 100, "", "")
+        text = json.dumps(events)
+        assert "Could not answer" in text and "the limit is 300" in text, text
+        assert events[-1]["event"] == "complete"
+
+        events = call(editor, "search", "why " * 100, 5)
+        assert events[-1]["event"] == "error" and "the limit is 300" in json.dumps(events[-1])
 
 
 def test_the_password_is_not_logged_or_sent_anywhere(served: Served) -> None:
