@@ -7,6 +7,7 @@ render it; this file only lays out the page and wires events.
 from __future__ import annotations
 
 import argparse
+import getpass
 import html
 import re
 import sys
@@ -15,6 +16,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from pydantic import SecretStr
 
 from assistant.settings import Settings, UnsafeServing, go_offline, is_loopback, web_login
 
@@ -515,6 +518,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default: 7860)")
     parser.add_argument("--data-dir", type=Path, help="where the store lives (default: ./data)")
+    parser.add_argument("--auth-user", help="ask for this user name and a password")
+    parser.add_argument(
+        "--auth-password",
+        help="the login's password (else ASSISTANT_AUTH_PASSWORD, else it is prompted for)",
+    )
     parser.add_argument(
         "--no-auth",
         action="store_true",
@@ -525,6 +533,13 @@ def main(argv: list[str] | None = None) -> None:
     if args.no_auth:
         overrides["no_auth"] = True
     settings = Settings(**overrides)
+    login: dict[str, Any] = {"auth_user": args.auth_user} if args.auth_user else {}
+    password = args.auth_password
+    if args.auth_user and not password and settings.auth_password is None:
+        password = getpass.getpass(f"Password for {args.auth_user}: ")
+    if password:
+        login["auth_password"] = SecretStr(password)
+    settings = settings.model_copy(update=login)
     try:  # refused before the model loads and before anything listens
         web_login(settings, args.host or settings.host)
     except UnsafeServing as e:

@@ -199,6 +199,12 @@ def test_python_ui_refuses_an_open_network_address(capsys: pytest.CaptureFixture
     assert "refusing to listen on 0.0.0.0 without a login" in err
     assert "ASSISTANT_AUTH_USER" in err and "--no-auth" in err
 
+    with pytest.raises(SystemExit) as exited:
+        load_ui().main(["--auth-password", PASSWORD])
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "a login password is set but no user" in err and PASSWORD not in err
+
 
 @pytest.mark.usefixtures("no_login_env")
 def test_cli_ui_refuses_an_open_network_address_without_a_login(
