@@ -64,6 +64,10 @@ class IngestReport:
         return ", ".join(counts)
 
 
+class QuestionTooLong(ValueError):
+    """A question (or search query) over the `max_question_chars` setting."""
+
+
 _FOLLOW_UP = re.compile(
     r"\b(he|she|it|they|him|her|them|his|hers|its|their|theirs|this|that|these|those|there)\b",
     re.IGNORECASE,
@@ -345,6 +349,7 @@ class Assistant:
         as_of: date | None = None,
     ) -> list[Passage]:
         """The ranked passages for a query, as the answer step sees them."""
+        self._check_length(query, "the search")
         return self.retriever.search(query, k, period=self.period(query, since, until, as_of))
 
     def _retrieve(self, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -421,8 +426,17 @@ class Assistant:
         ):
             yield replace(item, date_range=state["period"]) if isinstance(item, Answer) else item
 
-    @staticmethod
+    def _check_length(self, text: str, what: str = "the question") -> None:
+        """Refuse text over the limit: every face (CLI, chat, API) passes through here."""
+        limit = self.settings.max_question_chars
+        if len(text) > limit:
+            raise QuestionTooLong(
+                f"{what} is {len(text):,} characters long; the limit is {limit:,} "
+                "(ASSISTANT_MAX_QUESTION_CHARS)"
+            )
+
     def _inputs(
+        self,
         question: str,
         history: Sequence[str],
         k: int | None,
@@ -430,6 +444,9 @@ class Assistant:
         until: date | None,
         as_of: date | None = None,
     ) -> dict[str, Any]:
+        self._check_length(question)
+        for earlier in history:
+            self._check_length(earlier, "an earlier question")
         return {
             "question": question,
             "history": list(history),

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import SecretStr
 
 from assistant.answer import Answer
 from assistant.conversation import period_note
@@ -214,6 +215,17 @@ def _day(end: bool) -> Any:
     return parse
 
 
+@contextmanager
+def _question_errors() -> Iterator[None]:
+    """A question the Assistant refuses (too long) as a click error, not a stack trace."""
+    from assistant.assistant import QuestionTooLong
+
+    try:
+        yield
+    except QuestionTooLong as e:
+        raise click.ClickException(str(e)) from e
+
+
 def _stream_answer(assistant: Any, question: str, **period: Any) -> None:
     """The model's draft as it arrives (dim: not yet checked), then the checked answer."""
     drafted = False
@@ -287,16 +299,20 @@ def ask(
         obj["settings"] = obj["settings"].model_copy(update={"as_of": as_of})
     assistant = _assistant(ctx)
     if question is not None and stream and not as_json:
-        _stream_answer(assistant, question, k=k, since=since, until=until)
+        with _question_errors():
+            _stream_answer(assistant, question, k=k, since=since, until=until)
         return
     if question is not None:
-        answer = assistant.ask(question, k=k, since=since, until=until)
+        with _question_errors():
+            answer = assistant.ask(question, k=k, since=since, until=until)
         if as_json:
             click.echo(json.dumps(answer_json(answer), ensure_ascii=False))
         else:
             _print_answer(answer)
         return
     assert batch is not None
+    from assistant.assistant import QuestionTooLong
+
     failed = 0
     for lineno, line in enumerate(batch.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
@@ -317,7 +333,12 @@ def ask(
             failed += 1
             continue
         started = time.perf_counter()
-        answer = assistant.ask(text, k=k, since=since, until=until, as_of=asked)
+        try:
+            answer = assistant.ask(text, k=k, since=since, until=until, as_of=asked)
+        except QuestionTooLong as e:
+            click.echo(f"failed: {batch}:{lineno}: {e}", err=True)
+            failed += 1
+            continue
         elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
         if as_json:
             record = {**answer_json(answer, qid), "elapsed_ms": elapsed_ms}
@@ -397,6 +418,7 @@ def remove(ctx: click.Context, article_ids: tuple[str, ...]) -> None:
 @click.pass_context
 def chat(ctx: click.Context) -> None:
     """Chat in the terminal; follow-up questions use the earlier ones. Empty line or Ctrl-D ends."""
+    from assistant.assistant import QuestionTooLong
     from assistant.generate import mode_line
 
     assistant = _assistant(ctx)
@@ -411,7 +433,11 @@ def chat(ctx: click.Context) -> None:
             break
         if not question.strip():
             break
-        _stream_answer(assistant, question, history=history)  # a model's draft streams
+        try:
+            _stream_answer(assistant, question, history=history)  # a model's draft streams
+        except QuestionTooLong as e:
+            click.echo(f"Error: {e}", err=True)  # the chat goes on; ask a shorter question
+            continue
         click.echo()
         history.append(question)
 
@@ -419,12 +445,55 @@ def chat(ctx: click.Context) -> None:
 @cli.command()
 @click.option("--host", help="Address to listen on (default: 127.0.0.1, or ASSISTANT_HOST).")
 @click.option("--port", type=int, help="Port to listen on (default: 7860, or ASSISTANT_PORT).")
+@click.option(
+    "--auth-user",
+    metavar="NAME",
+    help="Ask for this user name and a password (or ASSISTANT_AUTH_USER). The password comes "
+    "from --auth-password or ASSISTANT_AUTH_PASSWORD, else it is prompted for.",
+)
+@click.option(
+    "--auth-password",
+    metavar="PASSWORD",
+    help="The login's password (or ASSISTANT_AUTH_PASSWORD; a flag is visible to other users "
+    "of this machine in the process list, the variable or the prompt is not).",
+)
+@click.option(
+    "--no-auth",
+    is_flag=True,
+    help="Allow listening beyond this machine without a login (or ASSISTANT_NO_AUTH=1): "
+    "anyone who can reach it can read, add and remove articles.",
+)
 @click.pass_context
-def ui(ctx: click.Context, host: str | None, port: int | None) -> None:
-    """Serve the chat window in the browser (http://127.0.0.1:7860 by default); Ctrl-C stops it."""
+def ui(
+    ctx: click.Context,
+    host: str | None,
+    port: int | None,
+    auth_user: str | None,
+    auth_password: str | None,
+    no_auth: bool,
+) -> None:
+    """Serve the chat window in the browser (http://127.0.0.1:7860 by default); Ctrl-C stops it.
+
+    Beyond this machine (e.g. --host 0.0.0.0) it needs a login, or --no-auth.
+    """
     import importlib.util
 
-    from assistant.settings import PROJECT_DIR
+    from assistant.settings import PROJECT_DIR, UnsafeServing, web_login
+
+    obj = ctx.ensure_object(dict)
+    settings: Settings = obj["settings"]
+    overrides: dict[str, Any] = {"no_auth": True} if no_auth else {}
+    if auth_user:
+        overrides["auth_user"] = auth_user
+        if not auth_password and settings.auth_password is None:
+            auth_password = click.prompt(f"Password for {auth_user}", hide_input=True, err=True)
+    if auth_password:
+        overrides["auth_password"] = SecretStr(auth_password)
+    settings = obj["settings"] = settings.model_copy(update=overrides)
+    try:  # refused before the model loads and before anything listens
+        web_login(settings, host or settings.host)
+    except UnsafeServing as e:
+        raise click.ClickException(str(e)) from e
 
     path = PROJECT_DIR / "ui.py"
     spec = importlib.util.spec_from_file_location("ui", path)

@@ -9,12 +9,14 @@ and it never fails the question: errors and timeouts also fall back to the extra
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
+from urllib.parse import urlsplit
 
 from rapidfuzz import fuzz
 
@@ -30,7 +32,9 @@ from assistant.answer import (
 from assistant.articles import Article
 from assistant.chunking import sentence_spans
 from assistant.retrieval import Passage
-from assistant.settings import Settings
+from assistant.settings import Settings, is_loopback
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MODELS = {"openai": "gpt-4o-mini", "ollama": "llama3.2"}
 NOT_ANSWERED = "NOT IN THE ARTICLES"
@@ -109,7 +113,7 @@ def build_chat_model(settings: Settings) -> Any:
     if settings.llm == "openai":
         from langchain_openai import ChatOpenAI
 
-        return ChatOpenAI(
+        chat = ChatOpenAI(
             model=model,
             base_url=settings.llm_base_url,
             # A local OpenAI-compatible server needs no key, but the client insists on one.
@@ -119,6 +123,15 @@ def build_chat_model(settings: Settings) -> Any:
             max_retries=0,
             max_tokens=settings.llm_max_tokens,  # type: ignore[call-arg]
         )
+        # The URL the client really uses (OPENAI_BASE_URL counts when no base URL is set).
+        url = urlsplit(str(chat.root_client.base_url))
+        if key and url.scheme == "http" and not is_loopback(url.hostname or ""):
+            log.warning(
+                "the API key is sent unencrypted to %s: anyone on the network between can read "
+                "it; use an https:// URL, or a server on this machine",
+                url.hostname,
+            )
+        return chat
     from langchain_ollama import ChatOllama
 
     return ChatOllama(

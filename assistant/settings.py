@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from datetime import date
 from pathlib import Path
@@ -104,13 +105,18 @@ class Settings(BaseSettings):
     max_file_bytes: int = 50_000_000
     max_article_chars: int = 2_000_000
 
-    # The web UI (`assistant ui`): where it listens, the largest upload it takes, and basic-auth
-    # credentials, used only when it listens on an address other than this machine's loopback.
+    # Questions (and search queries) longer than this are refused, in every face alike.
+    max_question_chars: int = 2_000
+
+    # The web UI (`assistant ui`): where it listens, the largest upload it takes, and the login
+    # it asks for. With a user and password set, it asks for them on any address; without, it
+    # refuses to listen beyond this machine unless `no_auth` says that is meant.
     host: str = "127.0.0.1"
     port: int = 7860
     max_upload_bytes: int = 25 * 1024 * 1024
     auth_user: str | None = None
-    auth_password: str | None = None
+    auth_password: SecretStr | None = None
+    no_auth: bool = False
 
     # Written answers by a language model (optional; "none" keeps answers extractive). "openai"
     # is any OpenAI-compatible server (OpenAI, llama.cpp, vLLM); "ollama" an Ollama server.
@@ -125,3 +131,49 @@ class Settings(BaseSettings):
     llm_timeout: float = 30.0  # seconds for the whole answer; past it the answer is extractive
     llm_max_tokens: int = 400
     llm_sentences: int = 40  # at most this many numbered sentences are shown to the model
+
+
+class UnsafeServing(ValueError):
+    """The web UI would be served in a way the settings do not allow (e.g. open to the network)."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether an address or host name is this machine only (127.0.0.0/8, ::1, localhost)."""
+    host = host.strip("[]").split("%")[0]
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def web_login(settings: Settings, host: str) -> tuple[str, str] | None:
+    """The (user, password) the web UI asks for on `host`, or None for no login.
+
+    Raises UnsafeServing for a half-given login, or no login on an address beyond loopback
+    without `no_auth`.
+    """
+    user = settings.auth_user or None
+    password = settings.auth_password.get_secret_value() if settings.auth_password else None
+    if bool(user) != bool(password):
+        given, missing = ("user", "password") if user else ("password", "user")
+        raise UnsafeServing(
+            f"a login {given} is set but no {missing}: set both ASSISTANT_AUTH_USER and "
+            "ASSISTANT_AUTH_PASSWORD (or --auth-user and --auth-password), or neither"
+        )
+    if user and password:
+        if settings.no_auth:
+            raise UnsafeServing(
+                "--no-auth (ASSISTANT_NO_AUTH) and a login (ASSISTANT_AUTH_USER and "
+                "ASSISTANT_AUTH_PASSWORD) are both set: unset one of them"
+            )
+        return user, password
+    if not is_loopback(host) and not settings.no_auth:
+        raise UnsafeServing(
+            f"refusing to listen on {host} without a login: anyone who can reach it could "
+            "read, add and remove articles. Set ASSISTANT_AUTH_USER and ASSISTANT_AUTH_PASSWORD "
+            "(or --auth-user and --auth-password), or pass --no-auth (ASSISTANT_NO_AUTH=1) "
+            "if the network is trusted"
+        )
+    return None
