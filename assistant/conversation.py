@@ -29,6 +29,7 @@ _AUTOLINK = re.compile(r"(?<=[a-z])(:)(?=//)|(?<=\bwww)(\.)|(@)", re.IGNORECASE)
 # Characters Markdown could read as syntax, as HTML entities: in an HTML block Markdown is not
 # read anyway, but if the block ever ended early, what follows would still be text.
 _HTML_MARKDOWN = {c: f"&#{ord(c)};" for c in "[]()!*_`~\\$|:@"}
+_WWW_DOT = re.compile(r"(?<=\bwww)\.", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,13 @@ def md_inline(text: str) -> str:
 
 
 def html_inline(text: str) -> str:
-    """Article metadata in HTML that sits in Markdown: one line, escaped, no Markdown syntax."""
-    return "".join(_HTML_MARKDOWN.get(c, c) for c in escape(one_line(text)))
+    """Article metadata for the chat: one line, HTML-escaped, Markdown characters as entities.
+
+    Valid as HTML and as Markdown text alike, and safer than backslashes in a link's text,
+    where the chat's renderer reads `\\[…\\](…)` as a second link.
+    """
+    escaped = "".join(_HTML_MARKDOWN.get(c, c) for c in escape(one_line(text)))
+    return _WWW_DOT.sub("&#46;", escaped)
 
 
 def cite_href(n: int, article_id: str, start: int, end: int) -> str:
@@ -195,9 +201,9 @@ def answer_blocks(answer: Answer) -> list[str]:
         if closest:
             lines = ["The closest articles (click one to read the nearest passage):"]
             for p in closest:
-                link = f"[{md_inline(p.title)}]({cite_href(0, p.article_id, p.start, p.end)})"
+                link = f"[{html_inline(p.title)}]({cite_href(0, p.article_id, p.start, p.end)})"
                 details = _details(p.source, p.published)
-                lines.append(f"- {link}" + (f" — {md_inline(details)}" if details else ""))
+                lines.append(f"- {link}" + (f" — {html_inline(details)}" if details else ""))
             blocks.append("\n".join(lines))
         elif answer.date_range and answer.text != ABSTAIN_TEXT:  # its text says why: no articles
             blocks.append(md_escape(answer.text))
