@@ -533,7 +533,9 @@ def find_files(paths: list[Path]) -> Iterator[Path | LoadError]:
 def _walk(folder: Path) -> Iterator[Path | LoadError]:
     """The files under a folder and what is skipped there; hidden files and folders are left out."""
     root = folder.resolve()
-    for here, folders, files in os.walk(folder):  # links to folders are listed, not entered
+    unreadable: list[OSError] = []
+    # Links to folders are listed in `folders`, not entered.
+    for here, folders, files in os.walk(folder, onerror=unreadable.append):
         base = Path(here)
         folders[:] = [d for d in folders if not d.startswith(".")]
         for name in folders:
@@ -544,6 +546,8 @@ def _walk(folder: Path) -> Iterator[Path | LoadError]:
         for name in files:
             if not name.startswith("."):
                 yield _found(base / name, root)
+    for e in unreadable:  # a subfolder that cannot be listed: its files would be missed
+        yield LoadError(str(e.filename or folder), f"cannot read folder ({e.strerror or e})")
 
 
 def _inside(link: Path, root: Path) -> bool:

@@ -57,7 +57,6 @@ def md_escape(text: str) -> str:
     """Text that renders as itself in Markdown: no emphasis, links, HTML, lists or TeX."""
     text = _LEADING_SPACE.sub("", text)  # four leading spaces would make a code block
     text = _INLINE_SPECIAL.sub(r"\\\1", text)
-
     text = _AUTOLINK.sub(lambda m: "\\" + m.group(0), text)
 
     def marker(m: re.Match[str]) -> str:

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import shutil
+import tempfile
 import unicodedata
 from pathlib import Path
 
@@ -46,6 +49,7 @@ TESTS = Path(__file__).resolve().parent
 GOOD_PDF = TESTS / "data" / "loaders" / "ferry-strike.pdf"
 MAX = Settings().max_file_bytes
 MD = MarkdownIt("commonmark")
+NOBODY = 65534
 
 EVIL_TITLE = (
     "Update\n\n[Verify your account](https://evil.example/login) ![](https://evil.example/px.png)"
@@ -388,3 +392,33 @@ def test_uploaded_copies_are_deleted_when_adding_fails(
 def test_a_load_error_is_not_a_skip() -> None:
     assert not isinstance(LoadError("x", "y"), Skipped)
     assert isinstance(Skipped("x", "y"), LoadError)
+
+
+def test_an_unreadable_subfolder_is_named_not_passed_over() -> None:
+    # As root, folders are listed whatever their mode: the scan then runs as "nobody".
+    folder = Path(tempfile.mkdtemp(prefix="unlistable-"))
+    try:
+        folder.chmod(0o755)
+        (folder / "good.txt").write_text("Headline\nBody.")
+        locked = folder / "locked"
+        locked.mkdir()
+        (locked / "hidden-story.txt").write_text("Headline\nBody.")
+        locked.chmod(0)
+        if os.geteuid() != 0:
+            found = list(find_files([folder]))
+        else:
+            try:
+                os.seteuid(NOBODY)
+            except PermissionError:
+                pytest.skip("running as root without the right to act as another user")
+            try:
+                found = list(find_files([folder]))
+            finally:
+                os.seteuid(0)
+        assert found == [
+            folder / "good.txt",
+            LoadError(str(locked), "cannot read folder (Permission denied)"),
+        ]
+    finally:
+        locked.chmod(0o755)
+        shutil.rmtree(folder)
