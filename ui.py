@@ -26,7 +26,7 @@ go_offline()  # before gradio is imported: no analytics, no version check, no hu
 import gradio as gr  # noqa: E402
 
 from assistant.answer import Answer  # noqa: E402
-from assistant.assistant import Assistant, IngestReport, QuestionTooLong  # noqa: E402
+from assistant.assistant import Assistant, QuestionTooLong  # noqa: E402
 from assistant.conversation import (  # noqa: E402
     Turn,
     answer_markdown,
@@ -34,6 +34,7 @@ from assistant.conversation import (  # noqa: E402
     conversation_markdown,
     export_name,
     md_escape,
+    md_inline,
     parse_cite,
 )
 from assistant.dates import period  # noqa: E402
@@ -48,7 +49,7 @@ from assistant.reader import (  # noqa: E402
     missing_html,
     passages_html,
 )
-from assistant.uploads import add_with_progress, human_size, stage_uploads  # noqa: E402
+from assistant.uploads import add_uploads, human_size, stage_uploads  # noqa: E402
 
 FILE_TYPES = [".txt", ".md", ".html", ".htm", ".pdf", ".jsonl"]
 STREAM_PAUSE = 0.06  # seconds between streamed blocks, so an answer visibly builds up
@@ -110,6 +111,7 @@ table.corpus .id { font-family: var(--font-mono); font-size: 0.8em;
 .status-replaced { background: #dbeafe; color: #1e40af; }
 .status-unchanged { background: #f1f5f9; color: #475569; }
 .status-failed { background: #fee2e2; color: #991b1b; }
+.status-skipped { background: #fef9c3; color: #854d0e; }
 ol.passages { list-style: none; padding: 0; margin: 0; }
 li.passage { border: 1px solid var(--border-color-primary); border-radius: 8px;
   padding: 10px 14px; margin-bottom: 10px; }
@@ -275,11 +277,10 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             progress(done / total if total else 1.0, desc=what)
 
         try:
-            report = add_with_progress(assistant, staged.paths, step)
+            report = add_uploads(assistant, staged, step)  # the copies are deleted after
         except Exception as e:  # e.g. the data directory became unwritable
             failed = f'<p class="ingest-summary">Could not add the files: {html.escape(str(e))}</p>'
             return failed, gr.skip(), *refresh()
-        report = IngestReport(staged.refused + report.results)
         return ingest_html(report), None, *refresh()
 
     def add_text(text: str, title: str, url: str) -> tuple[Any, ...]:
@@ -296,9 +297,9 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         article = assistant.get(article_id)
         removed = assistant.remove([article_id])
         if removed and article:
-            message = f"Removed “{md_escape(article.title)}”."
+            message = f"Removed “{md_inline(article.title)}”."
         else:
-            message = f"No article with id {md_escape(article_id)} (already removed?)."
+            message = f"No article with id {md_inline(article_id)} (already removed?)."
         return message, *refresh()
 
     # --- the page --------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
-from assistant.articles import Article
+from assistant.articles import Article, one_line, safe_url
 from assistant.chunking import sentence_spans
 from assistant.cues import facts, new_candidates
 from assistant.dates import DateRange, long_day
@@ -131,13 +131,17 @@ def verify(citation: Citation, article: Article) -> None:
 
 
 def source_line(c: Citation) -> str:
-    """`[n] Title — Source, date <url>` for the sources list."""
-    details = ", ".join(x for x in (c.source, (c.published or "")[:10]) if x)
-    line = f"[{c.n}] {c.title}" + (f" — {details}" if details else "")
-    line += f" <{c.url}>" if c.url else ""
+    """`[n] Title — Source, date <url>` for the sources list: one line, only a web URL shown.
+
+    Plain text (the terminal's and the JSON's); where it is shown as Markdown it is escaped.
+    """
+    details = ", ".join(one_line(x) for x in (c.source, (c.published or "")[:10]) if x)
+    line = f"[{c.n}] {one_line(c.title)}" + (f" — {details}" if details else "")
+    url = safe_url(c.url)
+    line += f" <{url}>" if url else ""
     if c.also_in:
         others = [
-            " ".join(x for x in (o.source or o.title, (o.published or "")[:10]) if x)
+            one_line(" ".join(x for x in (o.source or o.title, (o.published or "")[:10]) if x))
             for o in c.also_in
         ]
         line += f" (also in: {'; '.join(others)})"
@@ -346,5 +350,5 @@ class Composer:
         closest = list(dict.fromkeys(p.title for p in passages))[:3]
         text = ABSTAIN_TEXT
         if closest:
-            text += " The closest articles are:\n" + "\n".join(f"- {t}" for t in closest)
+            text += " The closest articles are:\n" + "\n".join(f"- {one_line(t)}" for t in closest)
         return Answer(question, searched_for, text, (), tuple(passages), True, confidence)

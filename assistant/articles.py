@@ -6,22 +6,58 @@ import codecs
 import hashlib
 import json
 import logging
+import os
 import re
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+from urllib.parse import quote, urlsplit
 
 from assistant.dates import published_day
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".jsonl")
 TITLE_MAX_CHARS = 200
+META_MAX_CHARS = 200  # an outlet, author or date: shown beside every quote of the article
+
+# Control characters that are not whitespace (whitespace is collapsed to a space instead).
+_NON_SPACE_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
+# Every run of whitespace, line breaks of every kind included (\n \r \v \f \x85 \u2028 \u2029).
+_WHITESPACE = re.compile(r"\s+")
+
+
+def one_line(text: str, limit: int | None = None) -> str:
+    """Metadata as one line of plain text: control characters gone, whitespace runs one space.
+
+    A line break in a title would otherwise end the block it is shown in, and what follows
+    would be read as Markdown wherever the title is rendered.
+    """
+    line = _WHITESPACE.sub(" ", _NON_SPACE_CONTROL.sub("", text)).strip()
+    if limit is not None and len(line) > limit:
+        line = line[: limit - 1].rstrip() + "…"
+    return line
+
+
+def safe_url(url: str | None) -> str | None:
+    """The URL if it is a plain web link (never `javascript:` or `data:`), else None."""
+    if not url:
+        return None
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    # Characters that would end a Markdown link target or an HTML attribute, percent-encoded.
+    return quote(url, safe=":/?#[]@!$&'*+,;=%~-._")
 
 
 @dataclass(frozen=True)
 class Article:
-    """An article with its canonical text; citation offsets refer to `text`."""
+    """An article with its canonical text; citation offsets refer to `text`.
+
+    Its metadata (title, url, outlet, author, date) is single-line plain text, whatever the
+    loader or the store gave: it is normalised here, the one place every article is built.
+    """
 
     id: str
     title: str
@@ -31,6 +67,16 @@ class Article:
     author: str | None = None
     published: str | None = None
     origin: str | None = None  # the file path or URL a newer version replaces by
+
+    def __post_init__(self) -> None:
+        # Frozen: fields are set through object.__setattr__, as dataclasses do themselves.
+        object.__setattr__(self, "title", one_line(self.title, TITLE_MAX_CHARS))
+        object.__setattr__(self, "url", one_line(self.url) or None if self.url else None)
+        for name in ("source", "author", "published"):
+            value = getattr(self, name)
+            object.__setattr__(
+                self, name, one_line(value, META_MAX_CHARS) or None if value else None
+            )
 
     @property
     def content_hash(self) -> str:
@@ -460,20 +506,73 @@ def _guarded(name: str, loaded: Iterator[Loaded]) -> Iterator[Loaded]:
         yield name, LoadError(name, f"could not be read ({type(e).__name__}: {e})")
 
 
+@dataclass(frozen=True)
+class Skipped(LoadError):
+    """A file in a folder that is left out on purpose (another type, a link leading out)."""
+
+
 def find_files(paths: list[Path]) -> Iterator[Path | LoadError]:
-    """Every supported file under the given paths (folders recursively), in a stable order."""
+    """Every supported file under the given paths (folders recursively), in a stable order.
+
+    A path named is read even if it is a link; inside a folder, links that lead out of it are
+    not followed, and files of other types are skipped: both are reported as `Skipped`.
+    """
     for path in paths:
         if path.is_dir():
-            for found in sorted(p for p in path.rglob("*") if p.is_file()):
-                hidden = any(part.startswith(".") for part in found.relative_to(path).parts)
-                if found.suffix.lower() in SUPPORTED_SUFFIXES and not hidden:
-                    yield found
+            yield from sorted(
+                _walk(path), key=lambda f: Path(f.name) if isinstance(f, LoadError) else f
+            )
         elif path.exists():
             yield path
         elif path.is_symlink():
             yield LoadError(str(path), "a link to nothing (its target is missing or links back)")
         else:
             yield LoadError(str(path), "no such file or folder")
+
+
+def _walk(folder: Path) -> Iterator[Path | LoadError]:
+    """The files under a folder and what is skipped there; hidden files and folders are left out."""
+    root = folder.resolve()
+    unreadable: list[OSError] = []
+    # Links to folders are listed in `folders`, not entered.
+    for here, folders, files in os.walk(folder, onerror=unreadable.append):
+        base = Path(here)
+        folders[:] = [d for d in folders if not d.startswith(".")]
+        for name in folders:
+            link = base / name
+            if link.is_symlink() and not _inside(link, root):
+                yield Skipped(str(link), "a link to a folder outside this folder; not followed")
+            # A link to a folder inside it is not entered either: its files are read where they are.
+        for name in files:
+            if not name.startswith("."):
+                yield _found(base / name, root)
+    for e in unreadable:  # a subfolder that cannot be listed: its files would be missed
+        yield LoadError(str(e.filename or folder), f"cannot read folder ({e.strerror or e})")
+
+
+def _inside(link: Path, root: Path) -> bool:
+    try:
+        return link.resolve(strict=True).is_relative_to(root)
+    except (OSError, RuntimeError):  # missing or looping: it leads nowhere, so not out
+        return True
+
+
+def _found(path: Path, root: Path) -> Path | LoadError:
+    if path.is_symlink():
+        try:
+            target = path.resolve(strict=True)
+        except (OSError, RuntimeError):
+            return Skipped(str(path), "a link to nothing (its target is missing or links back)")
+        if not target.is_relative_to(root):
+            return Skipped(str(path), "a link to a file outside this folder; not followed")
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        return Skipped(str(path), f"unsupported file type '{suffix or path.name}'")
+    try:
+        not_regular = _not_regular(path.stat().st_mode)
+    except OSError as e:
+        return LoadError(str(path), f"cannot read file ({e.strerror or e})")
+    return Skipped(str(path), not_regular) if not_regular else path
 
 
 def article_from_text(text: str, title: str | None = None, url: str | None = None) -> Article:

@@ -13,7 +13,15 @@ from typing import Any
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from assistant.answer import Answer, Composer, empty_period, no_articles
-from assistant.articles import Article, Loaded, LoadError, article_from_text, find_files, load_file
+from assistant.articles import (
+    Article,
+    Loaded,
+    LoadError,
+    Skipped,
+    article_from_text,
+    find_files,
+    load_file,
+)
 from assistant.chunking import chunk_article
 from assistant.dates import (
     RECENT_DAYS,
@@ -31,11 +39,13 @@ from assistant.store import ArticleInfo, Embedded, Pending, Store
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int, str], None]  # (done, total, name)
+SKIPPED_NAMED = 5  # skipped files named in a report's summary line
 
 
 @dataclass(frozen=True)
 class IngestResult:
-    """What happened to one input: added, unchanged, replaced or failed (with the reason)."""
+    """What happened to one input: added, unchanged, replaced, failed or skipped (with the
+    reason; skipped: a file in a folder left out on purpose, such as one of another type)."""
 
     name: str
     status: str
@@ -56,8 +66,20 @@ class IngestReport:
     def failed(self) -> list[IngestResult]:
         return [r for r in self.results if r.status == "failed"]
 
+    @property
+    def skipped(self) -> list[IngestResult]:
+        return [r for r in self.results if r.status == "skipped"]
+
     def summary(self) -> str:
+        """`1 added, 0 unchanged, 0 replaced, 0 failed`, and what was skipped, by name."""
         counts = [f"{self.count(s)} {s}" for s in ("added", "unchanged", "replaced", "failed")]
+        skipped = self.skipped
+        if skipped:
+            # A folder may hold hundreds of other files: the first few are named, not all.
+            names = [Path(r.name).name or r.name for r in skipped[:SKIPPED_NAMED]]
+            more = len(skipped) - len(names)
+            named = ", ".join(names) + (f" and {more:,} more" if more else "")
+            counts.append(f"{len(skipped)} skipped ({named})")
         repeats = sum(1 for r in self.results if r.duplicate_of)
         if repeats:
             counts.append(f"{repeats} near-duplicate{'s' if repeats > 1 else ''} of stored stories")
@@ -209,7 +231,8 @@ class Assistant:
 
         for done, (name, item) in enumerate(loaded, 1):
             if isinstance(item, LoadError):
-                results.append(IngestResult(name, "failed", reason=item.reason))
+                status = "skipped" if isinstance(item, Skipped) else "failed"
+                results.append(IngestResult(name, status, reason=item.reason))
             else:
                 # A new version of an article in this batch (the same id, or the same file or
                 # URL) must find the first one stored, to replace it.

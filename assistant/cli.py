@@ -144,7 +144,10 @@ def _progress_bar(quiet: bool) -> Iterator[Callable[[int, int, str], None]]:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar; only the summary.")
 @click.pass_context
 def add(ctx: click.Context, paths: tuple[Path, ...], quiet: bool) -> None:
-    """Add articles from files or folders (.txt .md .html .htm .pdf .jsonl)."""
+    """Add articles from files or folders (.txt .md .html .htm .pdf .jsonl).
+
+    In a folder, files of other types and links leading out of it are skipped, by name.
+    """
     assistant = _assistant(ctx)
     try:
         with _progress_bar(quiet) as progress:
@@ -157,6 +160,9 @@ def add(ctx: click.Context, paths: tuple[Path, ...], quiet: bool) -> None:
         ) from None
     for result in report.failed:
         click.echo(terminal_safe(f"failed: {result.name}: {result.reason}"), err=True)
+    if not quiet:  # the summary names the first few in any case
+        for result in report.skipped:
+            click.echo(terminal_safe(f"skipped: {result.name}: {result.reason}"), err=True)
     for result in report.results:
         if result.duplicate_of:
             click.echo(
@@ -164,7 +170,7 @@ def add(ctx: click.Context, paths: tuple[Path, ...], quiet: bool) -> None:
                 f"{result.duplicate_of}; answers cite one and list the other",
                 err=True,
             )
-    click.echo(report.summary())
+    click.echo(terminal_safe(report.summary()))  # it names skipped files
     if report.failed:
         ctx.exit(1)
 

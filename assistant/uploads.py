@@ -1,12 +1,15 @@
-"""Files uploaded through the web UI: size-checked, then kept under the data directory.
+"""Files uploaded through the web UI: size-checked, copied under the data directory, added.
 
 An upload is copied to `<data dir>/uploads/<file name>` before it is added, so the article's
 origin is that stable path: uploading a changed version of the same file later replaces the
-article instead of adding a second copy (as `assistant add` does for a path).
+article instead of adding a second copy (as `assistant add` does for a path). Once added (or
+refused) the copy is deleted: the origin is only compared as a name, the file is never read
+again, and the article's text is in the store.
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -14,6 +17,8 @@ from pathlib import Path
 
 from assistant.articles import SUPPORTED_SUFFIXES, Loaded, LoadError, find_files, load_file
 from assistant.assistant import Assistant, IngestReport, IngestResult
+
+log = logging.getLogger(__name__)
 
 # Articles stored per step of the progress bar: small enough for the bar to move while
 # embedding, big enough for embedding in batches to stay fast.
@@ -94,3 +99,23 @@ def add_with_progress(
         results.extend(assistant.add_loaded(loaded[start : start + PROGRESS_STEP]).results)
     report(len(loaded), len(loaded), "Done")
     return IngestReport(tuple(results))
+
+
+def add_uploads(
+    assistant: Assistant, staged: Staged, progress: Phase | None = None
+) -> IngestReport:
+    """Add the staged uploads, then delete their copies (also when adding fails part-way)."""
+    try:
+        report = add_with_progress(assistant, staged.paths, progress)
+    finally:
+        discard(staged.paths)
+    return IngestReport(staged.refused + report.results)
+
+
+def discard(paths: Sequence[Path]) -> None:
+    """Delete staged copies; one that cannot be deleted is logged, never fatal."""
+    for path in paths:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as e:
+            log.warning("could not delete the uploaded copy %s: %s", path, e)

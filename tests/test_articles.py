@@ -18,6 +18,7 @@ from assistant.articles import (
     TITLE_MAX_CHARS,
     Article,
     LoadError,
+    Skipped,
     article_from_text,
     clean_text,
     clean_title,
@@ -657,7 +658,18 @@ def test_find_files_recurses_sorted_and_filters(tmp_path: Path) -> None:
         write(root, rel, "x")
     (root / "empty-folder").mkdir()
     found = list(find_files([root]))
-    assert all(isinstance(p, Path) for p in found)
+    # Files of other types are named as skipped, in their place; hidden ones are left out.
+    skipped = [
+        (Path(f.name).relative_to(root).as_posix(), f.reason)
+        for f in found
+        if isinstance(f, Skipped)
+    ]
+    assert skipped == [
+        ("image.png", "unsupported file type '.png'"),
+        ("no-suffix", "unsupported file type 'no-suffix'"),
+        ("notes.docx", "unsupported file type '.docx'"),
+    ]
+    assert all(isinstance(p, Path | Skipped) for p in found)
     assert [p.relative_to(root).as_posix() for p in found if isinstance(p, Path)] == [
         "Z.PDF",
         "a.md",
