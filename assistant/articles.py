@@ -58,10 +58,12 @@ def text_id(text: str) -> str:
 
 
 # A photo credit glued to a headline by a scraper: "…Putin?Credit…Doug Mills/The New York Times".
-# Case-sensitive and at a word start, so "Consumer credit: what…" keeps its words.
+# Case-sensitive and at a word start, so "Consumer credit: what…" keeps its words. The credit
+# runs to the end, so the search stops at the first name after the mark: asking that it reach
+# the end of the line (`.*$`) made the search quadratic in a title with many marks and a newline.
 _CREDIT = re.compile(
     r"(?:(?<=[^\w\s])|(?<=\s)|(?<=[a-z]))(?:(?:Photo|Image)\s+[Cc]redit|Credit|Photograph|Photo)"
-    r"\s*(?:…|\.\.\.|:)\s*\S.*$"
+    r"\s*(?:…|\.\.\.|:)\s*\S"
 )
 _MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+")
 # Anchored at the start of a run of spaces: otherwise a long run makes the search quadratic.
