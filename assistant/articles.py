@@ -6,16 +6,21 @@ import codecs
 import hashlib
 import json
 import logging
+import multiprocessing as mp
 import os
 import re
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import quote, urlsplit
 
 from assistant.dates import published_day
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+    from multiprocessing.context import ForkServerContext, SpawnContext
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".jsonl")
 TITLE_MAX_CHARS = 200
@@ -104,10 +109,12 @@ def text_id(text: str) -> str:
 
 
 # A photo credit glued to a headline by a scraper: "…Putin?Credit…Doug Mills/The New York Times".
-# Case-sensitive and at a word start, so "Consumer credit: what…" keeps its words.
+# Case-sensitive and at a word start, so "Consumer credit: what…" keeps its words. The credit
+# runs to the end, so the search stops at the first name after the mark: asking that it reach
+# the end of the line (`.*$`) made the search quadratic in a title with many marks and a newline.
 _CREDIT = re.compile(
     r"(?:(?<=[^\w\s])|(?<=\s)|(?<=[a-z]))(?:(?:Photo|Image)\s+[Cc]redit|Credit|Photograph|Photo)"
-    r"\s*(?:…|\.\.\.|:)\s*\S.*$"
+    r"\s*(?:…|\.\.\.|:)\s*\S"
 )
 _MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+")
 # Anchored at the start of a run of spaces: otherwise a long run makes the search quadratic.
@@ -257,7 +264,16 @@ def _pdf_page_text(page_text: str) -> str:
     return "\n".join(paragraphs)
 
 
-def _from_pdf(path: Path, data: bytes) -> Article:
+@dataclass(frozen=True)
+class _PdfInfo:
+    """The document info a PDF's reader passes back: plain strings, so it crosses processes."""
+
+    title: str | None
+    author: str | None
+
+
+def _read_pdf(data: bytes, max_pages: int | None) -> tuple[list[str], _PdfInfo]:
+    """The text of each page and the document info; _Skip for an unreadable or too long PDF."""
     import io
 
     from pypdf import PdfReader
@@ -270,14 +286,82 @@ def _from_pdf(path: Path, data: bytes) -> Article:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise _Skip("encrypted PDF (needs a password); skipped")
+        count = len(reader.pages)
+        if max_pages is not None and count > max_pages:
+            raise _Skip(f"{count:,} pages; the limit is {max_pages:,}; skipped")
         pages = [page.extract_text() or "" for page in reader.pages]
-        info = reader.metadata
+        meta = reader.metadata
+        info = _PdfInfo(
+            str(meta.title) if meta and meta.title else None,
+            str(meta.author) if meta and meta.author else None,
+        )
     except _Skip:
         raise
     except DependencyError as e:  # AES encryption without the optional crypto package
         raise _Skip("encrypted PDF (needs a password); skipped") from e
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as e:
         raise _Skip(f"not a readable PDF ({e})") from e
+    return pages, info
+
+
+def _pdf_worker(send: Connection, data: bytes, max_pages: int | None) -> None:
+    """Runs in a child process: reads the PDF and sends back the outcome."""
+    try:
+        send.send(("read", _read_pdf(data, max_pages)))
+    except _Skip as e:
+        send.send(("skip", str(e)))
+    except Exception as e:  # a parser crashing on hostile input
+        send.send(("skip", f"could not be read ({type(e).__name__}: {e})"))
+    finally:
+        send.close()
+
+
+def _reader_context() -> ForkServerContext | SpawnContext:
+    """How PDF readers are started: forked from a fork server where there is one.
+
+    The fork server is a clean process with pypdf loaded: a reader starts quickly, and forking
+    it is safe while this process runs other threads (the web UI, the embedding model).
+    """
+    if "forkserver" in mp.get_all_start_methods():
+        context = mp.get_context("forkserver")
+        context.set_forkserver_preload(["assistant.articles", "pypdf"])
+        return context
+    return mp.get_context("spawn")
+
+
+def _read_pdf_in_time(
+    data: bytes, max_pages: int | None, seconds: float | None
+) -> tuple[list[str], _PdfInfo]:
+    """`_read_pdf` in a child process stopped after `seconds`: pypdf parses a page's drawing
+    commands in one go, which a hostile page can make last minutes, and only a process can be
+    stopped part-way."""
+    if seconds is None:
+        return _read_pdf(data, max_pages)
+    context = _reader_context()
+    receive, send = context.Pipe(duplex=False)
+    worker = context.Process(target=_pdf_worker, args=(send, data, max_pages), daemon=True)
+    worker.start()
+    send.close()
+    try:
+        if not receive.poll(seconds):
+            raise _Skip(f"reading took longer than the limit of {seconds:g} s; skipped")
+        kind, outcome = receive.recv()
+    except EOFError:
+        raise _Skip("the PDF reader stopped without an answer (out of memory?); skipped") from None
+    finally:
+        worker.kill()
+        worker.join()
+        receive.close()
+    if kind == "skip":
+        raise _Skip(outcome)
+    pages, info = outcome
+    return pages, info
+
+
+def _from_pdf(
+    path: Path, data: bytes, max_pages: int | None = None, seconds: float | None = None
+) -> Article:
+    pages, info = _read_pdf_in_time(data, max_pages, seconds)
     lines = [ln.strip() for ln in "\n".join(pages).split("\n") if ln.strip()]
     if not lines:
         raise _Skip("no text layer (scanned image?); skipped")
@@ -441,10 +525,18 @@ def _not_regular(mode: int) -> str | None:
     return "not a regular file"
 
 
-def load_file(path: Path, max_bytes: int, max_chars: int | None = None) -> Iterator[Loaded]:
+def load_file(
+    path: Path,
+    max_bytes: int,
+    max_chars: int | None = None,
+    *,
+    max_pdf_pages: int | None = None,
+    pdf_seconds: float | None = None,
+) -> Iterator[Loaded]:
     """Articles from one file (many for .jsonl), or an error naming the file and reason.
 
-    The size is checked before anything is read or parsed; `max_chars` limits each article.
+    The size is checked before anything is read or parsed; `max_chars` limits each article,
+    `max_pdf_pages` and `pdf_seconds` the pages of a PDF and the time spent reading them.
     A JSONL bulk file is streamed, so `max_bytes` does not limit it; each line is limited
     (before it is parsed) instead.
     """
@@ -480,7 +572,10 @@ def load_file(path: Path, max_bytes: int, max_chars: int | None = None) -> Itera
     try:
         if not data.strip():
             raise _Skip("empty file: no text")
-        article = _LOADERS[suffix](path, data)
+        if suffix == ".pdf":
+            article = _from_pdf(path, data, max_pdf_pages, pdf_seconds)
+        else:
+            article = _LOADERS[suffix](path, data)
         if not article.text.strip():  # e.g. nothing but control characters
             raise _Skip("no article text found (only spaces or control characters?)")
         if max_chars is not None and len(article.text) > max_chars:

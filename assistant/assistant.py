@@ -173,8 +173,15 @@ class Assistant:
             if isinstance(found, LoadError):
                 loaded.append((found.name, found))
             else:
+                s = self.settings
                 loaded.extend(
-                    load_file(found, self.settings.max_file_bytes, self.settings.max_article_chars)
+                    load_file(
+                        found,
+                        s.max_file_bytes,
+                        s.max_article_chars,
+                        max_pdf_pages=s.max_pdf_pages,
+                        pdf_seconds=s.pdf_seconds,
+                    )
                 )
         return self.add_loaded(loaded, progress)
 

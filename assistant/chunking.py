@@ -19,7 +19,9 @@ ABBREVIATIONS = frozenset(
 )
 
 # A candidate sentence end: terminal punctuation, closing quotes/brackets, then whitespace.
-_END = re.compile(r"[.!?…]+[\"'”’)\]»]*(?=\s)")
+# Only from the start of a run of punctuation, and without backtracking: tried again at every
+# character of a long run ("!?!?…"), the search would take time quadratic in the run.
+_END = re.compile(r"(?<![.!?…])[.!?…]++[\"'”’)\]»]*+(?=\s)")
 # What may start the next sentence: optional opening quote/bracket, then a capital or digit.
 _NEXT_START = re.compile(r"\s+[\"'“‘(\[«]*[A-Z0-9À-ÖØ-Þ]")
 _WORD_BEFORE = re.compile(r"(\S+)$")

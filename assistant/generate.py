@@ -65,9 +65,10 @@ _RELATIVE_DATE = re.compile(
     re.IGNORECASE,
 )
 # A numbered line copied with its id in front: "S4: A crowd of 41,200 watched."
-_LEADING_ID = re.compile(r"^\s*\[?(S\d+)\]?\s*:\s*(.*)$", re.IGNORECASE | re.MULTILINE)
+# Spaces before it, not newlines: `^\s*` would rescan a run of blank lines from each line of it.
+_LEADING_ID = re.compile(r"^[^\S\n]*\[?(S\d+)\]?\s*:\s*(.*)$", re.IGNORECASE | re.MULTILINE)
 # "[S3]", "[S3, S4]", "(S2; S5)", "[S1][S2]" (each group matched separately).
-_IDS = re.compile(r"[\[(]\s*(S\d+(?:\s*(?:[,;&/]|and)?\s*S\d+)*)\s*[\])]", re.IGNORECASE)
+_IDS = re.compile(r"[\[(]\s*(S\d+(?:\s*(?:(?:[,;&/]|and)\s*)?S\d+)*)\s*[\])]", re.IGNORECASE)
 _ID = re.compile(r"S(\d+)", re.IGNORECASE)
 _QUOTED = re.compile(r"“([^”]+)”|\"([^\"]+)\"")
 _WORD = re.compile(r"[^\W_]+")
@@ -211,7 +212,7 @@ def _one_line(text: str) -> str:
 def parse_draft(output: str) -> list[DraftSentence]:
     """The model's output as sentences, each with the ids after it and the quotes in it."""
     text = re.sub(r"\*\*|__|^#+\s*", "", output, flags=re.MULTILINE)
-    text = re.sub(r"^\s*(?:[-*•]|\d+[.)])\s+", "", text, flags=re.MULTILINE)
+    text = re.sub(r"^[^\S\n]*(?:[-*•]|\d+[.)])\s+", "", text, flags=re.MULTILINE)
     # "one.[S1] Two" → "one. [S1] Two", so the sentence ends before the ids.
     text = re.sub(r"([.!?])(?=[\[(]\s*S\d)", r"\1 ", text, flags=re.IGNORECASE)
     text = _LEADING_ID.sub(lambda m: f"{m.group(2)} [{m.group(1)}]", text)

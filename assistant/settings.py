@@ -104,6 +104,10 @@ class Settings(BaseSettings):
     duplicate_threshold: float = 0.8
     max_file_bytes: int = 50_000_000
     max_article_chars: int = 2_000_000
+    # A PDF with more pages, or whose text takes longer to read, is skipped with the reason:
+    # a hostile PDF must not hold a request (and the interpreter) for minutes.
+    max_pdf_pages: int = 500
+    pdf_seconds: float = 60.0
 
     # Questions (and search queries) longer than this are refused, in every face alike.
     max_question_chars: int = 2_000

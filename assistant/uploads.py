@@ -90,8 +90,16 @@ def add_with_progress(
             loaded.append((found.name, found))
         else:
             report(done - 1, len(files), f"Reading {found.name}")
-            settings = assistant.settings
-            loaded.extend(load_file(found, settings.max_file_bytes, settings.max_article_chars))
+            s = assistant.settings
+            loaded.extend(
+                load_file(
+                    found,
+                    s.max_file_bytes,
+                    s.max_article_chars,
+                    max_pdf_pages=s.max_pdf_pages,
+                    pdf_seconds=s.pdf_seconds,
+                )
+            )
     results: list[IngestResult] = []
     for start in range(0, len(loaded), PROGRESS_STEP):
         last = min(start + PROGRESS_STEP, len(loaded))

@@ -8,11 +8,13 @@ import io
 import json
 import logging
 import struct
+import time
 import zlib
 from pathlib import Path
 
 import pytest
-from pypdf import PdfWriter
+from pypdf import PdfReader, PdfWriter
+from pypdf.generic import DecodedStreamObject
 
 from assistant.articles import (
     TITLE_MAX_CHARS,
@@ -26,6 +28,9 @@ from assistant.articles import (
     load_file,
     text_id,
 )
+from assistant.assistant import Assistant
+from assistant.embeddings import ModelEmbedder
+from assistant.settings import Settings
 
 TESTS = Path(__file__).resolve().parent
 LOADERS = TESTS / "data" / "loaders"
@@ -404,6 +409,83 @@ def test_pdf_with_owner_password_only_still_loads(tmp_path: Path) -> None:
 def test_aes256_encrypted_pdf_is_skipped_with_a_reason() -> None:
     error = load_error(LOADERS / "ferry-strike-aes256.pdf")
     assert "encrypted" in error.reason and "password" in error.reason
+
+
+def pages_pdf(dest: Path, pages: int) -> Path:
+    """A PDF of this many copies of the one-page ferry story."""
+    writer = PdfWriter()
+    page = PdfReader(LOADERS / "ferry-strike.pdf").pages[0]
+    for _ in range(pages):
+        writer.add_page(page)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    dest.write_bytes(buffer.getvalue())
+    return dest
+
+
+def test_a_pdf_over_the_page_limit_is_skipped_naming_its_pages(tmp_path: Path) -> None:
+    path = pages_pdf(tmp_path / "report.pdf", 1200)
+    [(name, error)] = load_file(path, MAX, max_pdf_pages=500)
+    assert isinstance(error, LoadError)
+    assert str(error) == f"{path}: 1,200 pages; the limit is 500; skipped"
+
+
+def slow_pdf(dest: Path, copies: int) -> Path:
+    """The ferry story with its page's drawing commands repeated: slow to read, one page long."""
+    writer = PdfWriter(clone_from=LOADERS / "ferry-strike.pdf")
+    page = writer.pages[0]
+    commands = DecodedStreamObject()
+    commands.set_data(page.get_contents().get_data() * copies)
+    page.replace_contents(commands)
+    buffer = io.BytesIO()
+    writer.write(buffer)
+    dest.write_bytes(buffer.getvalue())
+    return dest
+
+
+def test_a_pdf_read_past_its_time_limit_is_stopped_and_skipped(tmp_path: Path) -> None:
+    path = slow_pdf(tmp_path / "slow.pdf", 5000)  # several seconds of pypdf's parsing
+    started = time.perf_counter()
+    [(name, error)] = load_file(path, 10 * MAX, pdf_seconds=0.5)
+    elapsed = time.perf_counter() - started
+    assert isinstance(error, LoadError) and name == str(path)
+    assert error.reason == "reading took longer than the limit of 0.5 s; skipped"
+    # A generous bound: the reader is stopped, not waited for.
+    assert elapsed < 5, f"{elapsed:.1f} s"
+
+
+def test_a_pdf_read_in_time_in_a_reader_process_is_read_as_in_this_one(tmp_path: Path) -> None:
+    two_pages = LOADERS / "ferry-strike-two-pages.pdf"
+    path = rewrite_pdf(two_pages, tmp_path / "info.pdf", title="Ferry strike", author="Ann Lee")
+    [(_, timed)] = load_file(path, MAX, pdf_seconds=60)
+    assert timed == load_one(path)
+    assert isinstance(timed, Article) and (timed.title, timed.author) == ("Ferry strike", "Ann Lee")
+    truncated = write(tmp_path, "truncated.pdf", b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog")
+    locked = rewrite_pdf(LOADERS / "ferry-strike.pdf", tmp_path / "locked.pdf", password="secret")
+    for bad in (truncated, locked):
+        [(_, error)] = load_file(bad, MAX, pdf_seconds=60)
+        assert isinstance(error, LoadError) and error == load_error(bad)
+    long = pages_pdf(tmp_path / "long.pdf", 3)
+    [(_, too_long)] = load_file(long, MAX, max_pdf_pages=2, pdf_seconds=60)
+    assert isinstance(too_long, LoadError) and too_long.reason == "3 pages; the limit is 2; skipped"
+
+
+def test_pdf_limits_come_from_the_settings_and_the_batch_goes_on(
+    tmp_path: Path, embedder: ModelEmbedder
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    pages_pdf(folder / "a-long.pdf", 4)
+    write(folder, "b-story.txt", "Tide tables\n\nThe harbour master set new tide tables on Monday.")
+    pages_pdf(folder / "c-at-the-limit.pdf", 3)
+    assistant = Assistant(Settings(data_dir=tmp_path / "data", max_pdf_pages=3), embedder=embedder)
+    try:
+        report = assistant.add([folder])
+    finally:
+        assistant.close()
+    outcome = {Path(r.name).name: (r.status, r.reason) for r in report.results}
+    assert outcome["a-long.pdf"] == ("failed", "4 pages; the limit is 3; skipped")
+    assert outcome["b-story.txt"][0] == "added" and outcome["c-at-the-limit.pdf"][0] == "added"
 
 
 # --- JSONL bulk import -------------------------------------------------------------------
