@@ -82,6 +82,16 @@ class Pending:
     replaces: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class ChunkPlace:
+    """Where a stored chunk lies in its article (its text is read with the article, once)."""
+
+    id: str
+    article_id: str
+    start: int
+    end: int
+
+
 SentenceKey = tuple[str, int, int]  # article id, start, end
 # Article id -> its chunks' vectors (in order) and its sentences' vectors.
 Embedded = dict[str, tuple[list[list[float]], dict[SentenceKey, Any]]]
@@ -292,29 +302,17 @@ class Store:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM articles").fetchone()[0])
 
-    def chunks(self, chunk_ids: Sequence[str]) -> dict[str, Chunk]:
-        """The stored chunks with these ids (unknown or stale ids are left out)."""
-        rows: list[sqlite3.Row] = []
+    def chunks(self, chunk_ids: Sequence[str]) -> dict[str, ChunkPlace]:
+        """Where the stored chunks with these ids lie (unknown or stale ids are left out)."""
+        found: dict[str, ChunkPlace] = {}
         with self._lock:
             for i in range(0, len(chunk_ids), 500):
                 part = list(chunk_ids[i : i + 500])
                 marks = ",".join("?" * len(part))
-                columns = 'id, article_id, ordinal, start, "end"'
-                sql = f"SELECT {columns} FROM chunks WHERE id IN ({marks})"
-                rows.extend(self._db.execute(sql, part))
-        # Sliced in Python, not by SQLite's substr, which stops at a NUL character.
-        texts = {aid: a.text for aid, a in self.articles(r["article_id"] for r in rows).items()}
-        return {
-            r["id"]: Chunk(
-                r["id"],
-                r["article_id"],
-                r["ordinal"],
-                r["start"],
-                r["end"],
-                texts[r["article_id"]][r["start"] : r["end"]],
-            )
-            for r in rows
-        }
+                sql = f'SELECT id, article_id, start, "end" FROM chunks WHERE id IN ({marks})'
+                for r in self._db.execute(sql, part):
+                    found[r[0]] = ChunkPlace(r[0], r[1], r[2], r[3])
+        return found
 
     def duplicate_groups(self, article_ids: Iterable[str]) -> dict[str, list[str]]:
         """For articles that have near-duplicates: their group's members, the first stored first."""
@@ -567,8 +565,8 @@ class Store:
     def _ensure_vector_days(self) -> None:
         """Give every vector of a store written before dates were indexed its article's day.
 
-        Runs once per store, on the first date-filtered search: metadata only, no re-embedding
-        (about 10 s per 20,000 chunks). Interrupted, it starts over next time.
+        Runs once per store, on the first date-filtered search: metadata only, no re-embedding,
+        so much quicker than an import. Interrupted, it starts over next time.
         """
         with self._lock:
             row = self._db.execute("SELECT value FROM meta WHERE key='vector_days'").fetchone()

@@ -12,12 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.articles import SUPPORTED_SUFFIXES, Loaded, LoadError, find_files, load_file
+from assistant.articles import SUPPORTED_SUFFIXES
 from assistant.assistant import Assistant, IngestReport, IngestResult
-
-# Articles stored per step of the progress bar: small enough for the bar to move while
-# embedding, big enough for embedding in batches to stay fast.
-PROGRESS_STEP = 32
 
 Phase = Callable[[int, int, str], None]  # (done, total, what is happening)
 
@@ -76,21 +72,11 @@ def stage_uploads(uploads: Sequence[str | Path], folder: Path, max_bytes: int) -
 def add_with_progress(
     assistant: Assistant, paths: Sequence[Path], progress: Phase | None = None
 ) -> IngestReport:
-    """`Assistant.add`, reporting files read, then articles stored (embedding is the slow part)."""
+    """`Assistant.add`, saying which file is being read, then how many articles are stored."""
     report = progress or (lambda done, total, what: None)
-    files = list(find_files(list(paths)))
-    loaded: list[Loaded] = []
-    for done, found in enumerate(files, 1):
-        if isinstance(found, LoadError):
-            loaded.append((found.name, found))
-        else:
-            report(done - 1, len(files), f"Reading {found.name}")
-            settings = assistant.settings
-            loaded.extend(load_file(found, settings.max_file_bytes, settings.max_article_chars))
-    results: list[IngestResult] = []
-    for start in range(0, len(loaded), PROGRESS_STEP):
-        last = min(start + PROGRESS_STEP, len(loaded))
-        report(start, len(loaded), f"Indexing articles {start + 1}–{last} of {len(loaded)}")
-        results.extend(assistant.add_loaded(loaded[start : start + PROGRESS_STEP]).results)
+    loaded = assistant.read(paths, lambda done, total, name: report(done, total, f"Reading {name}"))
+    result = assistant.add_loaded(
+        loaded, lambda done, total, _: report(done, total, f"Stored {done} of {total} articles")
+    )
     report(len(loaded), len(loaded), "Done")
-    return IngestReport(tuple(results))
+    return result
