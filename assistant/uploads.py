@@ -74,9 +74,13 @@ def add_with_progress(
 ) -> IngestReport:
     """`Assistant.add`, saying which file is being read, then how many articles are stored."""
     report = progress or (lambda done, total, what: None)
-    loaded = assistant.read(paths, lambda done, total, name: report(done, total, f"Reading {name}"))
-    result = assistant.add_loaded(
-        loaded, lambda done, total, _: report(done, total, f"Stored {done} of {total} articles")
-    )
-    report(len(loaded), len(loaded), "Done")
+
+    def reading(done: int, total: int, name: str) -> None:
+        report(done, total, f"Reading {name}")
+
+    def storing(done: int, total: int, name: str) -> None:
+        report(done, total, f"Storing articles: {done} of {total} done")
+
+    result = assistant.add_loaded(assistant.read(paths, reading), storing)
+    report(len(result.results), len(result.results), "Done")
     return result

@@ -405,7 +405,7 @@ def test_an_upload_reports_reading_then_storing_and_builds_the_keyword_index_onc
     ]
     assert len(builds) == 1, "the keyword index is built once per upload"
     reading = [s for s in steps if s[2].startswith("Reading")]
-    storing = [s for s in steps if s[2].startswith("Stored")]
+    storing = [s for s in steps if s[2].startswith("Storing articles")]
     assert [s[0] for s in reading] == list(range(len(paths)))
     assert [s[0] for s in storing] == sorted(s[0] for s in storing)
     assert {s[1] for s in storing} == {47} and any(0 < s[0] < 47 for s in storing)
