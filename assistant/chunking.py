@@ -132,7 +132,11 @@ class SentenceCache:
             if spans is not None:
                 self._spans.move_to_end(text)
                 return spans
-        spans = tuple(sentence_spans(text, self.sentence_chars))
+        return self.keep(text, sentence_spans(text, self.sentence_chars))
+
+    def keep(self, text: str, spans: Sequence[tuple[int, int]]) -> Sequence[tuple[int, int]]:
+        """Remember a text's spans found elsewhere (as when it was indexed); returns them."""
+        spans = tuple(spans)
         if len(text) > self.max_chars:
             return spans
         with self._lock:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from assistant.articles import Article
@@ -107,7 +107,7 @@ class HybridRetriever:
         self,
         store: Store,
         settings: Settings,
-        sentences: Callable[[str], Sequence[tuple[int, int]]] | None = None,
+        sentences: SentenceCache | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
@@ -169,7 +169,12 @@ class HybridRetriever:
                 at = order.index(chunk.article_id)
                 ahead = [a for a in order[at:] if a not in asked][:k]
                 asked.update(ahead)
-                articles.update(self.store.articles(ahead))
+                read = self.store.articles(ahead)
+                # Their sentences as split when indexed (the answer step finds them in the
+                # cache too); articles stored without them are split when first quoted.
+                for article_id, kept in self.store.sentence_spans(read).items():
+                    self.sentences.keep(read[article_id].text, kept)
+                articles.update(read)
             if chunk.article_id not in articles:
                 continue
             spans = self.sentences(articles[chunk.article_id].text)

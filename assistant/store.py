@@ -46,6 +46,11 @@ CREATE TABLE IF NOT EXISTS sentence_vectors (
     article_id TEXT NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL, vector BLOB NOT NULL,
     PRIMARY KEY (article_id, start, "end")
 ) WITHOUT ROWID;
+-- Each article's sentences as split when it was indexed (int32 start, end pairs), so a question
+-- needs not split it again. Stores written before this split the articles they quote.
+CREATE TABLE IF NOT EXISTS sentence_spans (
+    article_id TEXT PRIMARY KEY, spans BLOB NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta VALUES ('generation', '0');
 -- Whether every vector carries its article's publication day (stores written before dates were
@@ -436,6 +441,7 @@ class Store:
                     [(c.id, c.article_id, c.ordinal, c.start, c.end) for c in item.chunks],
                 )
                 self._keep_sentence_vectors(a.id, embedded[a.id][1])
+                self._keep_sentence_spans(a.id, item.chunks)
                 canonical = self._duplicates.assign(a.id, a.text)
                 if canonical:
                     repeats[a.id] = canonical
@@ -467,6 +473,28 @@ class Store:
             "INSERT INTO sentence_vectors VALUES (?,?,?,?)",
             [(*key, np.asarray(v, dtype=np.float16).tobytes()) for key, v in vectors.items()],
         )
+
+    def _keep_sentence_spans(self, article_id: str, chunks: Sequence[Chunk]) -> None:
+        """Keep an article's sentences, those of its chunks (inside the caller's transaction)."""
+        spans = sorted({span for chunk in chunks for span in chunk.sentences})
+        self._db.execute("DELETE FROM sentence_spans WHERE article_id=?", (article_id,))
+        if spans:
+            blob = np.asarray(spans, dtype=np.int32).tobytes()
+            self._db.execute("INSERT INTO sentence_spans VALUES (?,?)", (article_id, blob))
+
+    def sentence_spans(self, article_ids: Iterable[str]) -> dict[str, list[tuple[int, int]]]:
+        """The sentences of these articles as split when indexed, for those stored with them."""
+        wanted = list(dict.fromkeys(article_ids))
+        found: dict[str, list[tuple[int, int]]] = {}
+        with self._lock:
+            for i in range(0, len(wanted), 500):
+                part = wanted[i : i + 500]
+                marks = ",".join("?" * len(part))
+                sql = f"SELECT article_id, spans FROM sentence_spans WHERE article_id IN ({marks})"
+                for article_id, blob in self._db.execute(sql, part):
+                    pairs = np.frombuffer(blob, dtype=np.int32).reshape(-1, 2).tolist()
+                    found[article_id] = [(a, b) for a, b in pairs]
+        return found
 
     def without_sentence_vectors(self) -> list[str]:
         """Articles stored before sentence vectors were kept (answered more slowly)."""
@@ -504,11 +532,13 @@ class Store:
             for item in batch:
                 if self.get(item.article.id) == item.article:  # not replaced meanwhile
                     self._keep_sentence_vectors(item.article.id, embedded[item.article.id][1])
+                    self._keep_sentence_spans(item.article.id, item.chunks)
 
     def _delete_rows(self, article_id: str) -> None:
         """Delete an article's rows (its vectors in Chroma are deleted after the commit)."""
         self._db.execute("DELETE FROM chunks WHERE article_id=?", (article_id,))
         self._db.execute("DELETE FROM sentence_vectors WHERE article_id=?", (article_id,))
+        self._db.execute("DELETE FROM sentence_spans WHERE article_id=?", (article_id,))
         self._db.execute("DELETE FROM articles WHERE id=?", (article_id,))
 
     def sentence_vectors(self, keys: Sequence[SentenceKey]) -> dict[SentenceKey, Any]:

@@ -366,19 +366,36 @@ def record_reads(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[str]]
     return read, split
 
 
-def test_a_question_reads_and_splits_each_article_once(
+def test_a_question_reads_each_article_once_and_splits_none(
     loaded: Assistant, monkeypatch: pytest.MonkeyPatch
 ):
+    question = "How many people watched the Northern Cup final?"
+    # Each article's sentences are kept as indexing split them.
+    kept = loaded.store.sentence_spans(info.id for info in loaded.list_articles())
+    for info in loaded.list_articles():
+        article = loaded.get(info.id)
+        assert article and kept[info.id] == sentence_spans(article.text, 800)
     read, split = record_reads(monkeypatch)
-    answer = loaded.ask("How many people watched the Northern Cup final?")
+    answer = loaded.ask(question)
     assert any("21,400" in c.quote for c in answer.citations), answer.text
     assert {p.article_id for p in answer.passages} <= set(read)
     assert sorted(read) == sorted(set(read)), "an article was read twice"
+    assert split == [], "an article was split again"
+    # A store written before sentences were kept splits each article once, when first quoted.
+    with loaded.store._db as db:
+        db.execute("DELETE FROM sentence_spans")
+    fresh = Assistant(loaded.settings, store=loaded.store, embedder=loaded.embedder)
+    again = fresh.ask(question)
+    assert [c.quote for c in again.citations] == [c.quote for c in answer.citations]
     assert split and len(split) == len(set(split)), "an article was split twice"
-    # The next question finds the sentences of articles it has seen already split.
     split.clear()
-    loaded.ask("How many people watched the Northern Cup final?")
+    fresh.ask(question)
     assert split == []
+    # Removing an article removes its sentences.
+    add_record(loaded, loaded.settings.data_dir.parent, {"id": "gone", "text": "It went."})
+    assert loaded.store.sentence_spans(["gone"]) == {"gone": [(0, 8)]}
+    loaded.remove(["gone"])
+    assert loaded.store.sentence_spans(["gone"]) == {}
 
 
 def test_a_sentence_longer_than_a_chunk_is_compared_by_its_kept_vector(
