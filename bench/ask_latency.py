@@ -4,9 +4,11 @@
     python bench/ask_latency.py compare DATA_DIR --before TREE --after TREE [--questions 60]
 
 `build` indexes the first articles of the benchmark's small corpus into DATA_DIR (with the
-current package). `compare` answers the same questions with the package of each tree (a
-folder holding `assistant/`), in alternating rounds in fresh processes, and prints p50/p95 of
-the time `Assistant.ask` took per question. `time` is what each such process runs.
+package on PYTHONPATH). `compare` answers the same questions (the first answerable dev
+questions, each asked on its quiz date) with the package of each tree (a folder holding
+`assistant/`), in alternating rounds of fresh processes after one untimed warm-up question,
+and prints p50/p95 of the wall-clock and CPU time `Assistant.ask` took per question. `time`
+is what each such process runs.
 """
 
 from __future__ import annotations
@@ -63,30 +65,32 @@ def time_asks(data_dir: Path, n: int) -> None:
 
     assistant = Assistant(Settings(data_dir=data_dir))
     assistant.ask("Who won the final?")  # loads the model and the keyword index
-    seconds = []
+    seconds, cpu = [], []
     for q in questions(n):
         as_of = date.fromisoformat(q["as_of"][:10]) if q["as_of"] else None
-        started = time.perf_counter()
+        started, used = time.perf_counter(), time.process_time()
         assistant.ask(q["question"], as_of=as_of)
         seconds.append(time.perf_counter() - started)
-    print(json.dumps(seconds))
+        cpu.append(time.process_time() - used)
+    print(json.dumps({"wall": seconds, "cpu": cpu}))
 
 
 def compare(data_dir: Path, trees: dict[str, Path], n: int, rounds: int) -> None:
-    times: dict[str, list[float]] = {name: [] for name in trees}
+    times: dict[tuple[str, str], list[float]] = {}
     for r in range(rounds):
         for name, tree in trees.items():
             env = {**os.environ, "PYTHONPATH": str(tree)}
             cmd = [sys.executable, __file__, "time", str(data_dir), "--questions", str(n)]
             out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
             got = json.loads(out.stdout.strip().splitlines()[-1])
-            times[name].extend(got)
-            p50 = statistics.median(got) * 1000
-            print(f"round {r + 1} {name}: p50 {p50:.1f} ms", file=sys.stderr)
-    for name, seconds in times.items():
+            for clock, seconds in got.items():
+                times.setdefault((name, clock), []).extend(seconds)
+            p50 = statistics.median(got["wall"]) * 1000
+            print(f"round {r + 1} {name}: wall p50 {p50:.1f} ms", file=sys.stderr)
+    for (name, clock), seconds in sorted(times.items(), key=lambda kv: (kv[0][1], kv[0][0])):
         ms = [s * 1000 for s in seconds]
         print(
-            f"{name}: {len(ms)} asks, p50 {percentile(ms, 50):.1f} ms, "
+            f"{name} ({clock} time): {len(ms)} asks, p50 {percentile(ms, 50):.1f} ms, "
             f"p95 {percentile(ms, 95):.1f} ms, mean {statistics.mean(ms):.1f} ms"
         )
 
