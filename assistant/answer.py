@@ -300,8 +300,13 @@ class Composer:
         searched_for: str,
         passages: Sequence[Passage],
         q_vector: list[float],
+        articles: dict[str, Article] | None = None,
     ) -> Answer:
-        articles = self._articles([p.article_id for p in passages[: self.settings.quote_passages]])
+        """The quotes that answer the question, or an abstention; `articles`: the passages'
+        articles as retrieval read them (else they are read here)."""
+        wanted = [p.article_id for p in passages[: self.settings.quote_passages]]
+        if articles is None or not articles.keys() >= set(wanted):
+            articles = self._articles(wanted)
         texts = {aid: a.text for aid, a in articles.items()}
         sentences = self.candidates(passages, texts)
         scored = self.score(searched_for, q_vector, sentences, articles) if sentences else []

@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import quote, urlsplit
 
-from assistant.dates import published_day
-
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
     from multiprocessing.context import ForkServerContext, SpawnContext
@@ -412,10 +410,6 @@ def _from_jsonl_line(line: str, max_chars: int | None = None) -> Article:
         k: (_SURROGATE.sub("\ufffd", str(record[k])) if record.get(k) is not None else None)
         for k in _JSONL_FIELDS
     }
-    # A crawler's metadata date wins when it is a date: in the benchmark corpus `published` is
-    # a date read from the text, and that is sometimes an event's ("July 4, 2026" in 2025).
-    meta = record.get("published_meta")
-    published = meta if published_day(str(meta) if meta else None) else fields["published"]
     # The text is stored exactly as given, so that offsets from elsewhere stay valid.
     return Article(
         id=fields["id"] or text_id(text),
@@ -424,7 +418,7 @@ def _from_jsonl_line(line: str, max_chars: int | None = None) -> Article:
         url=fields["url"],
         source=fields["source"],
         author=fields["author"],
-        published=_SURROGATE.sub("\ufffd", str(published)) if published else None,
+        published=fields["published"],
         origin=fields["url"],
     )
 

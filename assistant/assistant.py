@@ -158,7 +158,13 @@ class Assistant:
             stored=self.store.sentence_vectors,
         )
         self.writer = (
-            Writer(self.settings, self.llm, self.composer, self.store.articles)
+            Writer(
+                self.settings,
+                self.llm,
+                self.composer,
+                self.store.articles,
+                sentences=self.retriever.sentences,
+            )
             if self.llm is not None
             else None
         )
@@ -168,22 +174,32 @@ class Assistant:
 
     def add(self, paths: Iterable[str | Path], progress: Progress | None = None) -> IngestReport:
         """Add the articles in these files and folders (recursively)."""
+        return self.add_loaded(self.read(paths), progress)
+
+    def read(self, paths: Iterable[str | Path], progress: Progress | None = None) -> list[Loaded]:
+        """The articles in these files and folders (recursively), and what could not be read.
+
+        `progress` hears of each file before it is read: (files read, files, its name).
+        """
+        files = list(find_files([Path(p) for p in paths]))
         loaded: list[Loaded] = []
-        for found in find_files([Path(p) for p in paths]):
+        for done, found in enumerate(files):
             if isinstance(found, LoadError):
                 loaded.append((found.name, found))
-            else:
-                s = self.settings
-                loaded.extend(
-                    load_file(
-                        found,
-                        s.max_file_bytes,
-                        s.max_article_chars,
-                        max_pdf_pages=s.max_pdf_pages,
-                        pdf_seconds=s.pdf_seconds,
-                    )
+                continue
+            if progress:
+                progress(done, len(files), found.name)
+            s = self.settings
+            loaded.extend(
+                load_file(
+                    found,
+                    s.max_file_bytes,
+                    s.max_article_chars,
+                    max_pdf_pages=s.max_pdf_pages,
+                    pdf_seconds=s.pdf_seconds,
                 )
-        return self.add_loaded(loaded, progress)
+            )
+        return loaded
 
     def add_text(self, text: str, title: str | None = None, url: str | None = None) -> IngestReport:
         """Add one pasted article."""
@@ -196,7 +212,11 @@ class Assistant:
     def add_loaded(
         self, loaded: Sequence[Loaded], progress: Progress | None = None
     ) -> IngestReport:
-        """Store loaded articles in batches; failures are reported, never fatal."""
+        """Store loaded articles in batches; failures are reported, never fatal.
+
+        `progress` hears (articles done, articles, the latest one's name): an article is done
+        when it is stored or turned away, so the count moves as batches are written.
+        """
         results: list[IngestResult] = []
         batch: list[tuple[str, Pending, str]] = []
         in_batch: dict[str, str] = {}  # id -> content hash of the articles in `batch`
@@ -258,9 +278,11 @@ class Assistant:
                     if sum(len(p.chunks) for _, p, _ in batch) >= self.settings.write_batch_chunks:
                         flush()
             if progress:
-                progress(done, len(loaded), name)
+                progress(done - len(batch), len(loaded), name)
         flush()
-        # Build the keyword index now, so the first question does not pay for it.
+        if progress and loaded:
+            progress(len(loaded), len(loaded), loaded[-1][0])
+        # Build the keyword index now, once for the whole add, so no question pays for it.
         self.store.refresh_keywords()
         return IngestReport(tuple(results))
 
@@ -361,9 +383,9 @@ class Assistant:
         if None in self.store.days().values():  # an undated article might be from the period
             return None
         # Dates long after the day the question was asked do not count: a date read from an
-        # article's text is sometimes an event's (on the benchmark, two "2026-07-04"s among
-        # 2025 articles), and one such date would otherwise switch this check off. Articles
-        # from the weeks after it do count: they report on the days before.
+        # article's text is sometimes an event's ("July 4, 2026" in an article of 2025), and
+        # one such date would otherwise switch this check off. Articles from the weeks after
+        # it do count: they report on the days before.
         newest = self.store.newest_day(asked + timedelta(days=RECENT_DAYS) if asked else None)
         if newest is None:
             return None
@@ -398,8 +420,8 @@ class Assistant:
         if period and not period.soft and not self.store.articles_in(period):
             return {**state, "empty": True}
         vector = self.embedder.embed_query(query)
-        passages = self.retriever.search(query, inputs.get("k"), vector=vector, period=period)
-        return {**state, "vector": vector, "passages": passages}
+        found = self.retriever.retrieve(query, inputs.get("k"), vector=vector, period=period)
+        return {**state, "vector": vector, "passages": found.passages, "articles": found.articles}
 
     def _answer(self, state: dict[str, Any]) -> Answer:
         """The answer step: written by the model if one is configured, else extractive."""
@@ -410,7 +432,13 @@ class Assistant:
                 state["question"], state["searched_for"], state["period"], state.get("newest")
             )
         make = self.writer.write if self.writer else self.composer.compose
-        answer = make(state["question"], state["searched_for"], state["passages"], state["vector"])
+        answer = make(
+            state["question"],
+            state["searched_for"],
+            state["passages"],
+            state["vector"],
+            state["articles"],
+        )
         return replace(answer, date_range=state["period"])
 
     def _build_chain(self) -> Runnable[dict[str, Any], Answer]:
@@ -452,7 +480,7 @@ class Assistant:
             yield self._answer(state)
             return
         for item in self.writer.stream(
-            question, state["searched_for"], state["passages"], state["vector"]
+            question, state["searched_for"], state["passages"], state["vector"], state["articles"]
         ):
             yield replace(item, date_range=state["period"]) if isinstance(item, Answer) else item
 

@@ -254,7 +254,7 @@ def _stream_answer(assistant: Any, question: str, **period: Any) -> None:
     "--batch",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help='Answer a JSONL file of {"id", "question"} lines, one answer per line. A line may '
-    'say when the question was asked ("as_of" or "question_date": YYYY-MM-DD).',
+    'say the day its question is asked, as --as-of does ("as_of": YYYY-MM-DD).',
 )
 @click.option(
     "--k", type=click.IntRange(1, 100), default=None, help="How many passages to retrieve (1-100)."
@@ -273,7 +273,7 @@ def _stream_answer(assistant: Any, question: str, **period: Any) -> None:
 @click.option(
     "--as-of",
     callback=_day(end=True),
-    help='The day "last week" or "in March" in a question is counted from '
+    help='The day the question is asked: what "last week" or "this month" in it counts from '
     "(default: the newest article's date).",
 )
 @click.option(
@@ -358,18 +358,16 @@ def ask(
 
 
 def _asked_on(record: dict[str, Any]) -> date | None:
-    """The day a batch question was asked: `as_of`, or `question_date` as in the benchmark."""
-    for key in ("as_of", "question_date"):
-        value = record.get(key)
-        if value is None:
-            continue
-        if not isinstance(value, str):
-            raise ValueError(f'"{key}" is not a date string: {value!r}')
-        try:
-            return parse_day(value[:10], end=True)
-        except ValueError as e:
-            raise ValueError(f'"{key}": {e}') from e
-    return None
+    """The day a batch question is asked (its "as_of"), if the line says."""
+    value = record.get("as_of")
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f'"as_of" is not a date string: {value!r}')
+    try:
+        return parse_day(value[:10], end=True)
+    except ValueError as e:
+        raise ValueError(f'"as_of": {e}') from e
 
 
 @cli.command("list")

@@ -165,18 +165,21 @@ def mode_line(settings: Settings, llm: Any = None) -> str:
 
 
 def numbered_sentences(
-    passages: Sequence[Passage], articles: dict[str, Article], limit: int
+    passages: Sequence[Passage],
+    articles: dict[str, Article],
+    limit: int,
+    sentences: Callable[[str], Sequence[tuple[int, int]]] = sentence_spans,
 ) -> list[Evidence]:
     """The sentences of the passages, best passage first, each once, numbered S1, S2, …"""
     seen: set[tuple[str, int]] = set()
-    spans: dict[str, list[tuple[int, int]]] = {}
+    spans: dict[str, Sequence[tuple[int, int]]] = {}
     out: list[Evidence] = []
     for p in passages:
         article = articles.get(p.article_id)
         if article is None:
             continue
         if p.article_id not in spans:
-            spans[p.article_id] = sentence_spans(article.text)
+            spans[p.article_id] = sentences(article.text)
         for start, end in spans[p.article_id]:
             if start >= p.start and end <= p.end and (p.article_id, start) not in seen:
                 if len(out) >= limit:
@@ -322,12 +325,14 @@ class Writer:
         composer: Composer,
         articles: Callable[[list[str]], dict[str, Article]],
         today: Callable[[], date] = date.today,
+        sentences: Callable[[str], Sequence[tuple[int, int]]] = sentence_spans,
     ) -> None:
         self.settings = settings
         self.llm = llm
         self.composer = composer
         self._articles = articles
         self._today = today
+        self._sentences = sentences  # the retriever's cache: each article is split once
 
     # --- follow-up questions ---------------------------------------------------------------
 
@@ -357,28 +362,41 @@ class Writer:
     # --- answers ---------------------------------------------------------------------------
 
     def write(
-        self, question: str, searched_for: str, passages: Sequence[Passage], vector: list[float]
+        self,
+        question: str,
+        searched_for: str,
+        passages: Sequence[Passage],
+        vector: list[float],
+        articles: dict[str, Article] | None = None,
     ) -> Answer:
         """The checked written answer (or the extractive one, with a notice saying why)."""
         answer = None
-        for item in self.stream(question, searched_for, passages, vector):
+        for item in self.stream(question, searched_for, passages, vector, articles):
             if isinstance(item, Answer):
                 answer = item
         assert answer is not None
         return answer
 
     def stream(
-        self, question: str, searched_for: str, passages: Sequence[Passage], vector: list[float]
+        self,
+        question: str,
+        searched_for: str,
+        passages: Sequence[Passage],
+        vector: list[float],
+        articles: dict[str, Article] | None = None,
     ) -> Iterator[str | Answer]:
-        """Pieces of the model's draft as they arrive, then the checked Answer."""
-        extractive = self.composer.compose(question, searched_for, passages, vector)
+        """Pieces of the model's draft as they arrive, then the checked Answer; `articles`: the
+        passages' articles as retrieval read them (else they are read here)."""
+        shown = passages[: self.settings.quote_passages]
+        wanted = list(dict.fromkeys(p.article_id for p in shown))
+        if articles is None or not articles.keys() >= set(wanted):
+            articles = self._articles(wanted)
+        extractive = self.composer.compose(question, searched_for, passages, vector, articles)
         if extractive.abstained:
             # The passages do not answer the question: a model would only invent an answer.
             yield extractive
             return
-        shown = passages[: self.settings.quote_passages]
-        articles = self._articles(list(dict.fromkeys(p.article_id for p in shown)))
-        evidence = numbered_sentences(shown, articles, self.settings.llm_sentences)
+        evidence = numbered_sentences(shown, articles, self.settings.llm_sentences, self._sentences)
         pieces: list[str] = []
         try:
             for piece in self._stream(answer_messages(question, evidence, articles)):

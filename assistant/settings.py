@@ -47,14 +47,14 @@ class Settings(BaseSettings):
     # Retrieval.
     top_k: int = 10
     candidates: int = 50
-    # How widely Chroma's HNSW index looks for the dense candidates (its `ef_search`). At
-    # Chroma's default, 100, the 50 candidates of the dev questions missed 2.7% of the true 50
-    # nearest (one question in two lost at least one); at 400, 0.2%, none of the top 10, for
-    # about 2 ms more per question on 17,500 chunks.
+    # How widely Chroma's HNSW index looks for the dense candidates (its `ef_search`): wider
+    # than Chroma's default, which misses some of the true nearest candidates, for a few
+    # milliseconds more per question (figures in docs/benchmarks.md).
     search_ef: int = 400
     rrf_k: int = 60
     # A hit is shown with this many sentences of context on each side, and hits that touch in
-    # one article become one passage (measured on the dev questions: recall@10 0.571 -> 0.616).
+    # one article become one passage: an answer next to the matching sentence is then among
+    # the passages shown (docs/benchmarks.md).
     passage_window: int = 1
     dense_weight: float = 1.0
     keyword_weight: float = 1.0
@@ -67,20 +67,21 @@ class Settings(BaseSettings):
     # Answers.
     max_quotes: int = 4
     quote_passages: int = 6  # quotes come from the sentences of this many best passages
-    # Of which this many, best by shared words, are embedded: most of an answer's time. On the
-    # dev questions, with the answer-type cue, quote_answer_rate is 0.356 / 0.367 / 0.373 for
-    # 6 / 7 / 8, abstention the same (null 0.500 for 6 and 7, 0.486 for 8; false 0.079); 5
-    # abstains on more answerable questions. 7: the quotes' target at most of the saving.
+    # Of which this many, best by shared words, are compared by meaning: most of an answer's
+    # time. Fewer abstain on more answerable questions; more add little to how often a quote
+    # holds the answer (docs/benchmarks.md).
     sentence_candidates: int = 7
     quote_score_ratio: float = 0.75  # quote sentences scoring at least this share of the best
     min_quote_words: int = 6  # shorter lines (subheads, datelines) are not quoted
     cosine_weight: float = 0.7  # sentence score: this much meaning, the rest shared rare words
     # Added to a sentence's score when it offers answers of the kind asked for (new names, or
     # numbers for "how many"), up to this much; it orders quotes, confidence is left alone.
-    # Dev questions: quote_answer_rate 0.322 -> 0.373, abstention unchanged; flat from 0.2 to 0.3.
+    # Quotes hold the answer more often with it, and a somewhat larger weight changes nothing
+    # (docs/benchmarks.md).
     answer_cue_weight: float = 0.2
-    # Tuned on the dev questions (bench/tune.py): below min_confidence the assistant abstains;
-    # below weak_confidence it answers but says the evidence is weak.
+    # Below min_confidence the assistant abstains; below weak_confidence it answers but says
+    # the evidence is weak. Chosen with bench/tune.py on the benchmark's development questions,
+    # never its held-out ones (docs/benchmarks.md).
     min_confidence: float = 0.365
     weak_confidence: float = 0.44
 

@@ -46,6 +46,11 @@ CREATE TABLE IF NOT EXISTS sentence_vectors (
     article_id TEXT NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL, vector BLOB NOT NULL,
     PRIMARY KEY (article_id, start, "end")
 ) WITHOUT ROWID;
+-- Each article's sentences as split when it was indexed (int32 start, end pairs), so a question
+-- needs not split it again. Stores written before this split the articles they quote.
+CREATE TABLE IF NOT EXISTS sentence_spans (
+    article_id TEXT PRIMARY KEY, spans BLOB NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta VALUES ('generation', '0');
 -- Whether every vector carries its article's publication day (stores written before dates were
@@ -80,6 +85,16 @@ class Pending:
     article: Article
     chunks: list[Chunk]
     replaces: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChunkPlace:
+    """Where a stored chunk lies in its article (its text is read with the article, once)."""
+
+    id: str
+    article_id: str
+    start: int
+    end: int
 
 
 SentenceKey = tuple[str, int, int]  # article id, start, end
@@ -292,29 +307,17 @@ class Store:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM articles").fetchone()[0])
 
-    def chunks(self, chunk_ids: Sequence[str]) -> dict[str, Chunk]:
-        """The stored chunks with these ids (unknown or stale ids are left out)."""
-        rows: list[sqlite3.Row] = []
+    def chunks(self, chunk_ids: Sequence[str]) -> dict[str, ChunkPlace]:
+        """Where the stored chunks with these ids lie (unknown or stale ids are left out)."""
+        found: dict[str, ChunkPlace] = {}
         with self._lock:
             for i in range(0, len(chunk_ids), 500):
                 part = list(chunk_ids[i : i + 500])
                 marks = ",".join("?" * len(part))
-                columns = 'id, article_id, ordinal, start, "end"'
-                sql = f"SELECT {columns} FROM chunks WHERE id IN ({marks})"
-                rows.extend(self._db.execute(sql, part))
-        # Sliced in Python, not by SQLite's substr, which stops at a NUL character.
-        texts = {aid: a.text for aid, a in self.articles(r["article_id"] for r in rows).items()}
-        return {
-            r["id"]: Chunk(
-                r["id"],
-                r["article_id"],
-                r["ordinal"],
-                r["start"],
-                r["end"],
-                texts[r["article_id"]][r["start"] : r["end"]],
-            )
-            for r in rows
-        }
+                sql = f'SELECT id, article_id, start, "end" FROM chunks WHERE id IN ({marks})'
+                for r in self._db.execute(sql, part):
+                    found[r[0]] = ChunkPlace(r[0], r[1], r[2], r[3])
+        return found
 
     def duplicate_groups(self, article_ids: Iterable[str]) -> dict[str, list[str]]:
         """For articles that have near-duplicates: their group's members, the first stored first."""
@@ -438,6 +441,7 @@ class Store:
                     [(c.id, c.article_id, c.ordinal, c.start, c.end) for c in item.chunks],
                 )
                 self._keep_sentence_vectors(a.id, embedded[a.id][1])
+                self._keep_sentence_spans(a.id, item.chunks)
                 canonical = self._duplicates.assign(a.id, a.text)
                 if canonical:
                     repeats[a.id] = canonical
@@ -469,6 +473,28 @@ class Store:
             "INSERT INTO sentence_vectors VALUES (?,?,?,?)",
             [(*key, np.asarray(v, dtype=np.float16).tobytes()) for key, v in vectors.items()],
         )
+
+    def _keep_sentence_spans(self, article_id: str, chunks: Sequence[Chunk]) -> None:
+        """Keep an article's sentences, those of its chunks (inside the caller's transaction)."""
+        spans = sorted({span for chunk in chunks for span in chunk.sentences})
+        self._db.execute("DELETE FROM sentence_spans WHERE article_id=?", (article_id,))
+        if spans:
+            blob = np.asarray(spans, dtype=np.int32).tobytes()
+            self._db.execute("INSERT INTO sentence_spans VALUES (?,?)", (article_id, blob))
+
+    def sentence_spans(self, article_ids: Iterable[str]) -> dict[str, list[tuple[int, int]]]:
+        """The sentences of these articles as split when indexed, for those stored with them."""
+        wanted = list(dict.fromkeys(article_ids))
+        found: dict[str, list[tuple[int, int]]] = {}
+        with self._lock:
+            for i in range(0, len(wanted), 500):
+                part = wanted[i : i + 500]
+                marks = ",".join("?" * len(part))
+                sql = f"SELECT article_id, spans FROM sentence_spans WHERE article_id IN ({marks})"
+                for article_id, blob in self._db.execute(sql, part):
+                    pairs = np.frombuffer(blob, dtype=np.int32).reshape(-1, 2).tolist()
+                    found[article_id] = [(a, b) for a, b in pairs]
+        return found
 
     def without_sentence_vectors(self) -> list[str]:
         """Articles stored before sentence vectors were kept (answered more slowly)."""
@@ -506,11 +532,13 @@ class Store:
             for item in batch:
                 if self.get(item.article.id) == item.article:  # not replaced meanwhile
                     self._keep_sentence_vectors(item.article.id, embedded[item.article.id][1])
+                    self._keep_sentence_spans(item.article.id, item.chunks)
 
     def _delete_rows(self, article_id: str) -> None:
         """Delete an article's rows (its vectors in Chroma are deleted after the commit)."""
         self._db.execute("DELETE FROM chunks WHERE article_id=?", (article_id,))
         self._db.execute("DELETE FROM sentence_vectors WHERE article_id=?", (article_id,))
+        self._db.execute("DELETE FROM sentence_spans WHERE article_id=?", (article_id,))
         self._db.execute("DELETE FROM articles WHERE id=?", (article_id,))
 
     def sentence_vectors(self, keys: Sequence[SentenceKey]) -> dict[SentenceKey, Any]:
@@ -567,8 +595,8 @@ class Store:
     def _ensure_vector_days(self) -> None:
         """Give every vector of a store written before dates were indexed its article's day.
 
-        Runs once per store, on the first date-filtered search: metadata only, no re-embedding
-        (about 10 s per 20,000 chunks). Interrupted, it starts over next time.
+        Runs once per store, on the first date-filtered search: metadata only, no re-embedding,
+        so much quicker than an import. Interrupted, it starts over next time.
         """
         with self._lock:
             row = self._db.execute("SELECT value FROM meta WHERE key='vector_days'").fetchone()

@@ -15,14 +15,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.articles import SUPPORTED_SUFFIXES, Loaded, LoadError, find_files, load_file
+from assistant.articles import SUPPORTED_SUFFIXES
 from assistant.assistant import Assistant, IngestReport, IngestResult
 
 log = logging.getLogger(__name__)
-
-# Articles stored per step of the progress bar: small enough for the bar to move while
-# embedding, big enough for embedding in batches to stay fast.
-PROGRESS_STEP = 32
 
 Phase = Callable[[int, int, str], None]  # (done, total, what is happening)
 
@@ -81,32 +77,18 @@ def stage_uploads(uploads: Sequence[str | Path], folder: Path, max_bytes: int) -
 def add_with_progress(
     assistant: Assistant, paths: Sequence[Path], progress: Phase | None = None
 ) -> IngestReport:
-    """`Assistant.add`, reporting files read, then articles stored (embedding is the slow part)."""
+    """`Assistant.add`, saying which file is being read, then how many articles are stored."""
     report = progress or (lambda done, total, what: None)
-    files = list(find_files(list(paths)))
-    loaded: list[Loaded] = []
-    for done, found in enumerate(files, 1):
-        if isinstance(found, LoadError):
-            loaded.append((found.name, found))
-        else:
-            report(done - 1, len(files), f"Reading {found.name}")
-            s = assistant.settings
-            loaded.extend(
-                load_file(
-                    found,
-                    s.max_file_bytes,
-                    s.max_article_chars,
-                    max_pdf_pages=s.max_pdf_pages,
-                    pdf_seconds=s.pdf_seconds,
-                )
-            )
-    results: list[IngestResult] = []
-    for start in range(0, len(loaded), PROGRESS_STEP):
-        last = min(start + PROGRESS_STEP, len(loaded))
-        report(start, len(loaded), f"Indexing articles {start + 1}–{last} of {len(loaded)}")
-        results.extend(assistant.add_loaded(loaded[start : start + PROGRESS_STEP]).results)
-    report(len(loaded), len(loaded), "Done")
-    return IngestReport(tuple(results))
+
+    def reading(done: int, total: int, name: str) -> None:
+        report(done, total, f"Reading {name}")
+
+    def storing(done: int, total: int, name: str) -> None:
+        report(done, total, f"Storing articles: {done} of {total} done")
+
+    result = assistant.add_loaded(assistant.read(paths, reading), storing)
+    report(len(result.results), len(result.results), "Done")
+    return result
 
 
 def add_uploads(

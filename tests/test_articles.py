@@ -8,6 +8,7 @@ import io
 import json
 import logging
 import struct
+import sys
 import time
 import zlib
 from pathlib import Path
@@ -491,23 +492,31 @@ def test_pdf_limits_come_from_the_settings_and_the_batch_goes_on(
 # --- JSONL bulk import -------------------------------------------------------------------
 
 
-def test_a_crawlers_metadata_date_wins_over_a_date_read_from_the_text(tmp_path: Path) -> None:
-    # As in the benchmark corpus: `published` was read from the text and is the event's date.
+def test_the_benchmark_harness_imports_the_crawlers_date_as_published(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # In the benchmark corpus `published` was read from the text and may be an event's date;
+    # the harness gives the assistant the crawler's date (`published_meta`) instead.
+    spec = importlib.util.spec_from_file_location("bench_run", TESTS.parent / "bench" / "run.py")
+    assert spec and spec.loader
+    bench = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "bench_run", bench)  # its dataclasses look themselves up
+    spec.loader.exec_module(bench)
     preview = {
         "id": "america250",
         "text": "Celebrations are planned for July 4, 2026.",
         "published": "2026-07-04",
         "published_meta": "2025-07-02",
     }
-    plain = {"id": "plain", "text": "Ferry fares rise.", "published": "2025-03-02"}
     # One that is not a date does not replace one that is.
     garbled = {"id": "garbled", "text": "Rail fares rise.", "published": "2025-03-03"}
     garbled["published_meta"] = "unknown"
-    lines = "".join(json.dumps(r) + "\n" for r in (preview, plain, garbled))
+    records = [bench.product_article(r) for r in (preview, garbled)]
+    assert all("published_meta" not in r for r in records)
+    lines = "".join(json.dumps(r) + "\n" for r in records)
     articles = [a for _, a in load_all(write(tmp_path, "dates.jsonl", lines))]
     assert [a.published for a in articles if isinstance(a, Article)] == [
         "2025-07-02",
-        "2025-03-02",
         "2025-03-03",
     ]
 
@@ -531,12 +540,12 @@ def test_jsonl_records_and_bad_lines(tmp_path: Path) -> None:
         "",
         "{this is not json",
         "   ",
-        json.dumps({"id": 42, "published_meta": "2025-03-04", "text": "Ferry fares rise.\nBy 5%."}),
+        json.dumps({"id": 42, "published": "2025-03-04", "text": "Ferry fares rise.\nBy 5%."}),
         json.dumps({"id": "no-text", "title": "Missing"}),
         json.dumps({"id": "empty", "text": "  \n "}),
         json.dumps(["not", "an", "object"]),
         json.dumps({"id": "number", "text": 12}),
-        json.dumps({"text": "Untitled wire copy.", "published": None, "published_meta": None}),
+        json.dumps({"text": "Untitled wire copy.", "published": None}),
     ]
     path = write(tmp_path, "wire.jsonl", "\n".join(lines) + "\n")
     results = load_all(path)
@@ -561,7 +570,7 @@ def test_jsonl_records_and_bad_lines(tmp_path: Path) -> None:
     assert fifth.id == "42"
     assert fifth.text == "Ferry fares rise.\nBy 5%."
     assert fifth.title == "Ferry fares rise."  # the first line of the text
-    assert fifth.published == "2025-03-04"  # a crawler's metadata date
+    assert fifth.published == "2025-03-04"
     assert (fifth.url, fifth.source, fifth.author, fifth.origin) == (None,) * 4
 
     last = outcomes[f"{path}:10"]

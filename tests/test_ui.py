@@ -390,14 +390,14 @@ def test_period_limits_the_articles_and_is_shown(app: Page, served: Served) -> N
 def test_chat_answers_while_someone_adds_articles(
     app: Page, served: Served, tmp_path: Path
 ) -> None:
-    bulk = bulk_jsonl(tmp_path / "bulk.jsonl", 96)  # three steps of the progress bar
+    bulk = bulk_jsonl(tmp_path / "bulk.jsonl", 96)
     adder = app.context.new_page()
     adder.goto(served.url)
     open_tab(adder, "Add articles")
     upload(adder, bulk)
     adder.locator("#add-files").click()
     progress = adder.locator("#add-result .progress-level")
-    expect(progress).to_contain_text("Indexing articles", timeout=ANSWER_TIMEOUT)
+    expect(progress).to_contain_text("Storing articles", timeout=ANSWER_TIMEOUT)
 
     # Meanwhile another person's question is answered, before the indexing is done.
     answer = ask(app, "Who won the Northern Cup final?")
