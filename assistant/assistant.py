@@ -26,7 +26,7 @@ from assistant.embeddings import Embedder, ModelEmbedder, engine_for, vector_spa
 from assistant.generate import Writer, build_chat_model
 from assistant.retrieval import HybridRetriever, Passage
 from assistant.settings import Settings
-from assistant.store import ArticleInfo, Embedded, Pending, Store
+from assistant.store import ArticleInfo, Embedded, Pending, Store, StoreBusy
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +175,8 @@ class Assistant:
                 if embedded is None:
                     embedded = self.store.embed(pending)
                 repeats = self.store.write(pending, embedded)
+            except StoreBusy:  # another writer kept the folder: so would it for the rest
+                raise
             except Exception as e:  # the store refused the batch: report, keep going
                 if len(items) > 1:  # one article may be the cause: the others still go in,
                     for item in items:  # with the vectors already made, if they were

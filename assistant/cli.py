@@ -436,7 +436,10 @@ def ui(ctx: click.Context, host: str | None, port: int | None) -> None:
 
 
 def main() -> None:
-    cli(obj={})
+    try:
+        cli(obj={})
+    except StoreError as e:  # e.g. another process kept the data folder locked
+        raise SystemExit(f"Error: {e}") from None
 
 
 if __name__ == "__main__":
