@@ -274,3 +274,33 @@ def test_remove_killed_after_commit(tmp_path: Path, data_dir: Path, embedder):
     assistant = _consistent(data_dir, embedder)
     assert {i.id for i in assistant.list_articles()} == {f"north-0{i}" for i in (0, 2, 3, 5)}
     assistant.close()
+
+
+# --- the keyword index's swap ------------------------------------------------------------
+
+_REBUILD = """
+import sys
+from pathlib import Path
+from assistant.keywords import KeywordIndex
+index = KeywordIndex(Path(sys.argv[1]))
+for generation in range(1, int(sys.argv[2]) + 1):
+    ids = [f"c{generation}:{j}" for j in range(generation % 7 + 1)]
+    index.build(generation, ids, [f"story {i} about harbour {generation}" for i in ids])
+"""
+
+
+def test_a_reader_never_sees_a_missing_or_partial_keyword_index(tmp_path: Path):
+    folder = tmp_path / "keywords"
+    KeywordIndex(folder).build(0, ["c0:0"], ["story about harbour 0"])
+    rounds = 150
+    writer = subprocess.Popen([sys.executable, "-c", _REBUILD, str(folder), str(rounds)])
+    reader = KeywordIndex(folder)
+    seen = set()
+    while writer.poll() is None:
+        assert reader.load(), "the keyword index was missing or unreadable"
+        generation = reader.generation
+        assert reader._chunk_ids == [f"c{generation}:{j}" for j in range(generation % 7 + 1)]
+        seen.add(generation)
+    assert writer.returncode == 0
+    assert reader.load() and reader.generation == rounds
+    assert len(seen) > 10  # the reader did read while the writer swapped
