@@ -158,7 +158,11 @@ class Assistant:
             article = article_from_text(text, title, url)
         except ValueError as e:
             return IngestReport((IngestResult("pasted text", "failed", reason=str(e)),))
-        return self.add_loaded([(title or "pasted text", article)])
+        name = title or "pasted text"
+        try:
+            return self.add_loaded([(name, article)])
+        except StoreBusy as e:  # one article: its failure, like any other
+            return IngestReport((IngestResult(name, "failed", article.id, article.title, str(e)),))
 
     def add_loaded(
         self, loaded: Sequence[Loaded], progress: Progress | None = None

@@ -66,6 +66,10 @@ INSERT OR IGNORE INTO meta VALUES ('generation', '0');
 -- indexed get them added on the first date-filtered search).
 INSERT OR IGNORE INTO meta
     SELECT 'vector_days', CASE WHEN EXISTS(SELECT 1 FROM articles) THEN '0' ELSE '1' END;
+-- Whether Chroma was checked for vectors of no stored chunk, which crashes could leave before
+-- writes recorded what they were changing (a new store has none).
+INSERT OR IGNORE INTO meta
+    SELECT 'vectors_swept', CASE WHEN EXISTS(SELECT 1 FROM articles) THEN '0' ELSE '1' END;
 """
 
 
@@ -269,6 +273,40 @@ class Store:
 
     # --- settling what a crashed writer left -----------------------------------------------
 
+    def _catch_up(self) -> None:
+        """What every write does first, holding the write lock: see what other processes wrote,
+        and settle what a crashed one left."""
+        self._follow_other_writers()
+        self._settle()
+        self._sweep_orphans()
+
+    def _sweep_orphans(self) -> None:
+        """Once for a store written before writes were settled: delete the vectors of no stored
+        chunk, comparing ids a page at a time (call holding the write lock)."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key='vectors_swept'").fetchone()
+        if row and row[0] == "1":
+            return
+        collection = self.vectors._collection
+        orphans: list[str] = []
+        offset = 0
+        while page := collection.get(include=[], limit=5000, offset=offset)["ids"]:
+            offset += len(page)
+            known: set[str] = set()
+            with self._lock:
+                for i in range(0, len(page), 500):
+                    part = page[i : i + 500]
+                    marks = ",".join("?" * len(part))
+                    sql = f"SELECT id FROM chunks WHERE id IN ({marks})"
+                    known.update(r[0] for r in self._db.execute(sql, part))
+            orphans.extend(cid for cid in page if cid not in known)
+        for i in range(0, len(orphans), 5000):
+            collection.delete(ids=orphans[i : i + 5000])
+        if orphans:
+            log.warning("%s: deleted %d vectors of no stored article", self._folder, len(orphans))
+        with self._lock, self._db:
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('vectors_swept', '1')")
+
     def _unsettled(self) -> list[str]:
         """The articles whose vectors an unfinished write may have left out of step."""
         with self._lock:
@@ -297,7 +335,6 @@ class Store:
             self._folder,
             len(article_ids),
         )
-        self._follow_other_writers()
         collection = self.vectors._collection
         redo: list[Pending] = []
         for i in range(0, len(article_ids), 100):
@@ -540,8 +577,7 @@ class Store:
         if embedded is None:  # the model runs before the lock: other writers need not wait
             embedded = self.embed(batch)
         with self._writing():
-            self._settle()
-            self._follow_other_writers()
+            self._catch_up()
             old_ids = {old for item in batch for old in item.replaces}
             new_ids = {item.article.id for item in batch}
             with self._lock, self._db:
@@ -596,8 +632,7 @@ class Store:
     def delete(self, article_ids: Iterable[str]) -> list[str]:
         """Delete articles with their chunks and vectors; returns the ids that existed."""
         with self._writing():
-            self._settle()
-            self._follow_other_writers()
+            self._catch_up()
             with self._lock, self._db:
                 existing = [i for i in dict.fromkeys(article_ids) if self.get(i) is not None]
                 if not existing:

@@ -180,6 +180,9 @@ def test_readers_go_on_while_a_writer_holds_the_folder(tmp_path: Path, data_dir:
             assistant.remove(["north-01"])
         with pytest.raises(StoreBusy, match=str(data_dir)):
             assistant.add([_feed(tmp_path / "more.jsonl", "south", 2)])
+        pasted = assistant.add_text("The south valley board met on Monday to vote on pipes.")
+        assert pasted.count("failed") == 1
+        assert "another program is writing" in (pasted.failed[0].reason or "")
     assert assistant.remove(["north-01"]) == ["north-01"]
     assistant.close()
 
@@ -304,3 +307,24 @@ def test_a_reader_never_sees_a_missing_or_partial_keyword_index(tmp_path: Path):
     assert writer.returncode == 0
     assert reader.load() and reader.generation == rounds
     assert len(seen) > 10  # the reader did read while the writer swapped
+
+
+def test_vectors_an_older_crash_left_are_swept_at_the_next_write(
+    tmp_path: Path, data_dir: Path, embedder
+):
+    assistant = Assistant(Settings(data_dir=data_dir), embedder=embedder)
+    assistant.add([_feed(tmp_path / "feed.jsonl", "north", 3)])
+    collection = assistant.store.vectors._collection
+    # What a crash left before writes recorded what they changed: vectors of no stored chunk.
+    ghosts = ["ghost-01:0", "north-01:9"]
+    collection.upsert(
+        ids=ghosts,
+        embeddings=embedder.embed_documents(["ghost", "gone"]),
+        metadatas=[{"article_id": g.split(":")[0], "chunk_id": g} for g in ghosts],
+        documents=["ghost", "gone"],
+    )
+    with sqlite3.connect(data_dir / "articles.sqlite3") as db:
+        db.execute("UPDATE meta SET value='0' WHERE key='vectors_swept'")
+    assert assistant.remove(["north-02"]) == ["north-02"]
+    assistant.close()
+    _consistent(data_dir, embedder).close()
