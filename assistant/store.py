@@ -215,12 +215,7 @@ class Store:
         self._days: tuple[int, dict[str, date | None]] = (-1, {})
         self._write_lock = WriteLock(folder / "write.lock", settings.lock_timeout)
         self._crash = CrashPoints()
-        if self._unsettled():
-            try:
-                with self._writing(wait=False):
-                    self._settle()
-            except StoreBusy:  # another process is writing: it settles first
-                pass
+        self._settled_once = False
 
     # --- Chroma, opened lazily so listing and showing articles stay fast -----------------
 
@@ -306,6 +301,19 @@ class Store:
             log.warning("%s: deleted %d vectors of no stored article", self._folder, len(orphans))
         with self._lock, self._db:
             self._db.execute("INSERT OR REPLACE INTO meta VALUES ('vectors_swept', '1')")
+
+    def _settle_at_start(self) -> None:
+        """On a process's first search: settle what a crashed writer left, unless a writer is
+        at work (it settles first). Not when opening: the embedding engine may still change."""
+        if self._settled_once:
+            return
+        self._settled_once = True
+        if self._unsettled():
+            try:
+                with self._writing(wait=False):
+                    self._settle()
+            except StoreBusy:
+                pass
 
     def _unsettled(self) -> list[str]:
         """The articles whose vectors an unfinished write may have left out of step."""
@@ -622,7 +630,8 @@ class Store:
                         repeats[a.id] = canonical
                 self._bump_generation()
                 self._duplicates.synced(self.generation)
-            self._vectors_generation = self.generation
+                # Set before the commit is seen, so no search of ours takes it for another's.
+                self._vectors_generation = self.generation
             self._crash.reach("write-after-commit")
             if stale:
                 self.vectors.delete(ids=sorted(stale))
@@ -643,10 +652,10 @@ class Store:
                     self._delete_rows(article_id)
                 self._duplicates.forget(existing)
                 self._bump_generation()
+                self._vectors_generation = self.generation
             self._crash.reach("remove-after-commit")
             if chunk_ids:
                 self.vectors.delete(ids=sorted(chunk_ids))
-            self._vectors_generation = self.generation
             self._mark_settled()
         return existing
 
@@ -735,6 +744,7 @@ class Store:
             self._ensure_vector_days()
             low, high = period.day_numbers()
             where = {"$and": [{"day": {"$gte": low}}, {"day": {"$lte": high}}]}
+        self._settle_at_start()
         self._follow_other_writers()
         with self._lock:  # not while another thread reopens Chroma
             docs = self.vectors.similarity_search_by_vector_with_relevance_scores(
@@ -797,12 +807,14 @@ class Store:
         with self._lock:
             if self._keywords.generation == generation:
                 return
-            if self._keywords.load() and self._keywords.generation == generation:
+            if self._keywords.saved_generation() not in (None, self._keywords.generation):
+                self._keywords.load()  # another process saved a newer one
+            if self._keywords.generation == generation:
                 return
         try:
             with self._writing(wait=False), self._lock:
                 generation = self.generation  # another writer may have moved it on
-                if self._keywords.load() and self._keywords.generation == generation:
+                if self._keywords.saved_generation() == generation and self._keywords.load():
                     return
                 texts = {
                     r[0]: (r[1], r[2])

@@ -92,6 +92,7 @@ def _consistent(data_dir: Path, embedder) -> Assistant:
     assert saved.load() or saved.saved_generation() is None
     assistant = Assistant(Settings(data_dir=data_dir), embedder=embedder)
     store = assistant.store
+    assistant.search("pipe")  # the first question settles what a crash left
     texts, chunk_owner = _rows(data_dir)
     with sqlite3.connect(data_dir / "articles.sqlite3") as db:
         assert db.execute("SELECT value FROM meta WHERE key='unsettled'").fetchone() is None
