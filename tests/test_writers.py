@@ -12,6 +12,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -170,6 +171,49 @@ def test_a_second_writer_gives_up_with_a_clear_message(tmp_path: Path, data_dir:
     assert code == 0 and "3 added" in output, output
 
 
+def _cpu_seconds(pid: int, interval: float) -> float:
+    """The CPU time the process uses over the next `interval` seconds (Linux /proc)."""
+
+    def used() -> float:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    before = used()
+    time.sleep(interval)
+    return used() - before
+
+
+def test_a_second_writer_waits_for_the_first(tmp_path: Path, data_dir: Path, embedder):
+    feed = _feed(tmp_path / "feed.jsonl", "north", 6)
+    data_dir.mkdir(parents=True)
+    log = tmp_path / "add.log"
+    with WriteLock(data_dir / "write.lock", timeout=1).held():
+        with log.open("w") as err:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "assistant.cli", "add", str(feed)],  # progress on stderr
+                env={
+                    **os.environ,
+                    "ASSISTANT_DATA_DIR": str(data_dir),
+                    "ASSISTANT_LOCK_TIMEOUT": "600",
+                },
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+            )
+        # Reading the articles (the bar drawn), then idle: waiting for the lock to write.
+        deadline = time.monotonic() + 240
+        while not log.stat().st_size and proc.poll() is None:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        while proc.poll() is None and _cpu_seconds(proc.pid, 1.0) > 0.1:
+            assert time.monotonic() < deadline
+        assert proc.poll() is None, log.read_text()
+        assert not (data_dir / "articles.sqlite3").exists() or _rows(data_dir)[0] == {}
+    out, _ = proc.communicate(timeout=400)
+    assert proc.returncode == 0 and "6 added" in out, log.read_text()
+    _consistent(data_dir, embedder).close()
+
+
 def test_readers_go_on_while_a_writer_holds_the_folder(tmp_path: Path, data_dir: Path, embedder):
     settings = Settings(data_dir=data_dir, lock_timeout=0.5)
     assistant = Assistant(settings, embedder=embedder)
@@ -284,6 +328,7 @@ def test_remove_killed_after_commit(tmp_path: Path, data_dir: Path, embedder):
 
 _REBUILD = """
 import sys
+import time
 from pathlib import Path
 from assistant.keywords import KeywordIndex
 index = KeywordIndex(Path(sys.argv[1]))
