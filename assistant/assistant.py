@@ -34,7 +34,7 @@ from assistant.embeddings import Embedder, ModelEmbedder, engine_for, vector_spa
 from assistant.generate import Writer, build_chat_model
 from assistant.retrieval import HybridRetriever, Passage
 from assistant.settings import Settings
-from assistant.store import ArticleInfo, Embedded, Pending, Store
+from assistant.store import ArticleInfo, Embedded, Pending, Store, StoreBusy
 
 log = logging.getLogger(__name__)
 
@@ -207,7 +207,11 @@ class Assistant:
             article = article_from_text(text, title, url)
         except ValueError as e:
             return IngestReport((IngestResult("pasted text", "failed", reason=str(e)),))
-        return self.add_loaded([(title or "pasted text", article)])
+        name = title or "pasted text"
+        try:
+            return self.add_loaded([(name, article)])
+        except StoreBusy as e:  # one article: its failure, like any other
+            return IngestReport((IngestResult(name, "failed", article.id, article.title, str(e)),))
 
     def add_loaded(
         self, loaded: Sequence[Loaded], progress: Progress | None = None
@@ -228,6 +232,8 @@ class Assistant:
                 if embedded is None:
                     embedded = self.store.embed(pending)
                 repeats = self.store.write(pending, embedded)
+            except StoreBusy:  # another writer kept the folder: so would it for the rest
+                raise
             except Exception as e:  # the store refused the batch: report, keep going
                 if len(items) > 1:  # one article may be the cause: the others still go in,
                     for item in items:  # with the vectors already made, if they were

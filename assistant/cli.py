@@ -509,7 +509,10 @@ def ui(
 
 
 def main() -> None:
-    cli(obj={})
+    try:
+        cli(obj={})
+    except StoreError as e:  # e.g. another process kept the data folder locked
+        raise SystemExit(f"Error: {e}") from None
 
 
 if __name__ == "__main__":

@@ -1,16 +1,29 @@
 """The store: article texts and chunk offsets in SQLite, vectors in Chroma, keywords in bm25s.
 
-SQLite is the record of truth. An article exists when its row is committed; vectors are written
-before that commit and stale ones deleted after it, so a crash at any point leaves at worst
-vectors that no row refers to, which searches ignore and the next add overwrites.
+SQLite is the record of truth: an article exists when its row is committed. The rules that keep
+the three in agreement:
+
+- One writer at a time: every write (a batch added, articles removed, the keyword index rebuilt)
+  holds the data folder's write lock (`locking.WriteLock`) from its first change to its last, so
+  two processes sharing a folder take turns; readers never take it.
+- A write first records in SQLite which articles' vectors it is about to change ("unsettled"),
+  then writes vectors, commits the rows, deletes the vectors no row refers to any more, and
+  clears the record. A crash anywhere leaves the record behind, and the next writer (or the next
+  start) settles those articles: their vectors that are not of a current chunk are deleted, and
+  a current chunk whose vector is missing or was overwritten by the uncommitted write is embedded
+  again. Searches meanwhile ignore vectors that no row refers to.
+- The keyword index is rebuilt when the corpus generation moves on and replaced in one rename
+  (see keywords), so a reader sees the old index or the new one, never a part.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -25,6 +38,7 @@ from assistant.dates import DateRange, day_number, published_day
 from assistant.duplicates import NearDuplicates
 from assistant.embeddings import Embedder, vector_space
 from assistant.keywords import KeywordIndex
+from assistant.locking import Busy, CrashPoints, WriteLock
 from assistant.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -57,11 +71,19 @@ INSERT OR IGNORE INTO meta VALUES ('generation', '0');
 -- indexed get them added on the first date-filtered search).
 INSERT OR IGNORE INTO meta
     SELECT 'vector_days', CASE WHEN EXISTS(SELECT 1 FROM articles) THEN '0' ELSE '1' END;
+-- Whether Chroma was checked for vectors of no stored chunk, which crashes could leave before
+-- writes recorded what they were changing (a new store has none).
+INSERT OR IGNORE INTO meta
+    SELECT 'vectors_swept', CASE WHEN EXISTS(SELECT 1 FROM articles) THEN '0' ELSE '1' END;
 """
 
 
 class StoreError(Exception):
     """The data directory cannot be used; the message says why and what to do."""
+
+
+class StoreBusy(StoreError):
+    """Another process kept writing to the data directory for longer than we could wait."""
 
 
 @dataclass(frozen=True)
@@ -202,8 +224,13 @@ class Store:
         self._client = client
         self._folder = folder
         self._vectors: Any = None
+        self._own_client: Any = None  # the embedded client we opened (closed on reopening)
+        self._vectors_generation = -1  # the corpus generation when Chroma was opened
         self._keywords = KeywordIndex(folder / "keywords")
         self._days: tuple[int, dict[str, date | None]] = (-1, {})
+        self._write_lock = WriteLock(folder / "write.lock", settings.lock_timeout)
+        self._crash = CrashPoints()
+        self._settled_once = False
 
     # --- Chroma, opened lazily so listing and showing articles stay fast -----------------
 
@@ -212,7 +239,11 @@ class Store:
         if self._vectors is None:
             from langchain_chroma import Chroma
 
-            client = self._client or _chroma_client(self.settings, self._folder)
+            generation = self.generation
+            client = self._client
+            if client is None:
+                client = self._own_client = _chroma_client(self.settings, self._folder)
+            self._vectors_generation = generation
             self._vectors = Chroma(
                 collection_name=self.settings.collection,
                 embedding_function=self.embedder,  # type: ignore[arg-type]
@@ -221,6 +252,165 @@ class Store:
             )
             self._search_widely(self._vectors._collection)
         return self._vectors
+
+    def _follow_other_writers(self) -> None:
+        """Reopen the embedded Chroma if another process has written since it was opened: the
+        vector index a process holds in memory does not show another process's vectors."""
+        if self._own_client is None or self.settings.chroma_url:
+            return
+        generation = self.generation
+        with self._lock:
+            if self._vectors is None or generation == self._vectors_generation:
+                return
+            self._vectors = None
+            self._own_client.close()
+            self._own_client = None
+
+    @contextmanager
+    def _writing(self, wait: bool = True) -> Iterator[None]:
+        """Hold the data folder's write lock (see the module's rules); `StoreBusy` if another
+        process holds it past `lock_timeout` (or at all, with `wait=False`)."""
+        try:
+            with self._write_lock.held(wait):
+                yield
+        except Busy as e:
+            raise StoreBusy(
+                f"{self._folder}: another program is writing to this data folder (an "
+                "`assistant add` or `remove`, or the chat window adding or removing articles)"
+                + (f" and did not finish within {self.settings.lock_timeout:g} s" if wait else "")
+                + "; let it finish and try again, or set a longer ASSISTANT_LOCK_TIMEOUT"
+            ) from e
+
+    # --- settling what a crashed writer left -----------------------------------------------
+
+    def _catch_up(self) -> None:
+        """What every write does first, holding the write lock: see what other processes wrote,
+        and settle what a crashed one left."""
+        self._follow_other_writers()
+        self._settle()
+        self._sweep_orphans()
+
+    def _sweep_orphans(self) -> None:
+        """Once for a store written before writes were settled: delete the vectors of no stored
+        chunk, comparing ids a page at a time (call holding the write lock)."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key='vectors_swept'").fetchone()
+        if row and row[0] == "1":
+            return
+        collection = self.vectors._collection
+        orphans: list[str] = []
+        offset = 0
+        while page := collection.get(include=[], limit=5000, offset=offset)["ids"]:
+            offset += len(page)
+            known: set[str] = set()
+            with self._lock:
+                for i in range(0, len(page), 500):
+                    part = page[i : i + 500]
+                    marks = ",".join("?" * len(part))
+                    sql = f"SELECT id FROM chunks WHERE id IN ({marks})"
+                    known.update(r[0] for r in self._db.execute(sql, part))
+            orphans.extend(cid for cid in page if cid not in known)
+        for i in range(0, len(orphans), 5000):
+            collection.delete(ids=orphans[i : i + 5000])
+        if orphans:
+            log.warning("%s: deleted %d vectors of no stored article", self._folder, len(orphans))
+        with self._lock, self._db:
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('vectors_swept', '1')")
+
+    def _settle_at_start(self) -> None:
+        """On a process's first search: settle what a crashed writer left, unless a writer is
+        at work (it settles first). Not when opening: the embedding engine may still change."""
+        if self._settled_once:
+            return
+        self._settled_once = True
+        if self._unsettled():
+            try:
+                with self._writing(wait=False):
+                    self._settle()
+            except StoreBusy:
+                pass
+
+    def _unsettled(self) -> list[str]:
+        """The articles whose vectors an unfinished write may have left out of step."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key='unsettled'").fetchone()
+        return list(json.loads(row[0])) if row else []
+
+    def _mark_unsettled(self, article_ids: Iterable[str]) -> None:
+        """Record the articles whose vectors are about to change (inside the caller's
+        transaction, holding the write lock)."""
+        value = json.dumps(sorted(set(article_ids) | set(self._unsettled())))
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('unsettled', ?)", (value,))
+
+    def _mark_settled(self) -> None:
+        with self._lock, self._db:
+            self._db.execute("DELETE FROM meta WHERE key='unsettled'")
+
+    def _settle(self) -> None:
+        """Bring the vectors of the unsettled articles in line with their committed chunks
+        (call holding the write lock): the others deleted, the missing or overwritten ones
+        embedded again from the stored text."""
+        article_ids = self._unsettled()
+        if not article_ids:
+            return
+        log.warning(
+            "%s: a write was interrupted; settling the vectors of %d article(s)",
+            self._folder,
+            len(article_ids),
+        )
+        collection = self.vectors._collection
+        redo: list[Pending] = []
+        for i in range(0, len(article_ids), 100):
+            part = article_ids[i : i + 100]
+            found = collection.get(
+                where={"article_id": {"$in": part}}, include=["documents", "metadatas"]
+            )
+            stored = {aid: self.stored(aid) for aid in part}
+            wanted: dict[str, tuple[str, dict[str, Any]]] = {}
+            for pending in stored.values():
+                if pending is None:
+                    continue
+                day = published_day(pending.article.published)
+                for chunk in pending.chunks:
+                    wanted[chunk.id] = (
+                        index_text(pending.article.title, chunk.text),
+                        _chunk_metadata(chunk, day),
+                    )
+            have = {
+                cid: (doc, meta)
+                for cid, doc, meta in zip(
+                    found["ids"], found["documents"], found["metadatas"], strict=True
+                )
+            }
+            orphans = sorted(set(have) - set(wanted))
+            if orphans:
+                collection.delete(ids=orphans)
+            stale = {cid for cid, want in wanted.items() if have.get(cid) != want}
+            redo.extend(
+                Pending(p.article, [c for c in p.chunks if c.id in stale])
+                for p in stored.values()
+                if p is not None and any(c.id in stale for c in p.chunks)
+            )
+        if redo:
+            self._upsert(redo, self.embed(redo))
+        self._mark_settled()
+
+    def _upsert(self, batch: Sequence[Pending], embedded: Embedded) -> list[str]:
+        """Write the batch's chunk vectors to Chroma; returns their ids."""
+        metadatas, ids, documents = [], [], []
+        for item in batch:
+            day = published_day(item.article.published)
+            for chunk in item.chunks:
+                documents.append(index_text(item.article.title, chunk.text))
+                metadatas.append(_chunk_metadata(chunk, day))
+                ids.append(chunk.id)
+        vectors = [v for item in batch for v in embedded[item.article.id][0]]
+        if ids:
+            # Chroma directly: LangChain's add_texts would run the model again for the vectors.
+            self.vectors._collection.upsert(
+                ids=ids, embeddings=vectors, metadatas=metadatas, documents=documents
+            )
+        return ids
 
     def _search_widely(self, collection: Any) -> None:
         """Give the collection the configured search breadth (`Settings.search_ef`); it is
@@ -395,74 +585,82 @@ class Store:
         """
         if not batch:
             return {}
-        metadatas, ids, documents = [], [], []
-        for item in batch:
-            for chunk in item.chunks:
-                documents.append(index_text(item.article.title, chunk.text))
-                metadatas.append(_chunk_metadata(chunk, published_day(item.article.published)))
-                ids.append(chunk.id)
-        if embedded is None:
+        if embedded is None:  # the model runs before the lock: other writers need not wait
             embedded = self.embed(batch)
-        vectors = [v for item in batch for v in embedded[item.article.id][0]]
-        if ids:
-            # Chroma directly: LangChain's add_texts would run the model again for the vectors.
-            self.vectors._collection.upsert(
-                ids=ids, embeddings=vectors, metadatas=metadatas, documents=documents
-            )
-        now = datetime.now(UTC).isoformat(timespec="seconds")
-        repeats: dict[str, str] = {}
-        with self._lock, self._db:
-            self._duplicates.sync(self.generation)
+        with self._writing():
+            self._catch_up()
             old_ids = {old for item in batch for old in item.replaces}
-            stale = self._chunk_ids_of(old_ids) - set(ids)
-            self._duplicates.forget(old_ids - {item.article.id for item in batch})
-            for old in old_ids:
-                self._delete_rows(old)
-            for item in batch:
-                a = item.article
-                self._db.execute(
-                    "INSERT OR REPLACE INTO articles VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        a.id,
-                        a.title,
-                        a.text,
-                        a.url,
-                        a.source,
-                        a.author,
-                        a.published,
-                        a.origin,
-                        a.content_hash,
-                        now,
-                    ),
-                )
-                self._db.execute("DELETE FROM chunks WHERE article_id=?", (a.id,))
-                self._db.executemany(
-                    'INSERT INTO chunks (id, article_id, ordinal, start, "end") VALUES (?,?,?,?,?)',
-                    [(c.id, c.article_id, c.ordinal, c.start, c.end) for c in item.chunks],
-                )
-                self._keep_sentence_vectors(a.id, embedded[a.id][1])
-                self._keep_sentence_spans(a.id, item.chunks)
-                canonical = self._duplicates.assign(a.id, a.text)
-                if canonical:
-                    repeats[a.id] = canonical
-            self._bump_generation()
-            self._duplicates.synced(self.generation)
-        if stale:
-            self.vectors.delete(ids=sorted(stale))
+            new_ids = {item.article.id for item in batch}
+            with self._lock, self._db:
+                self._mark_unsettled(old_ids | new_ids)
+            ids = self._upsert(batch, embedded)
+            self._crash.reach("write-after-vectors")
+            now = datetime.now(UTC).isoformat(timespec="seconds")
+            repeats: dict[str, str] = {}
+            with self._lock, self._db:
+                self._duplicates.sync(self.generation)
+                # Also the batch's own ids: another process may have stored one since `status`.
+                stale = self._chunk_ids_of(old_ids | new_ids) - set(ids)
+                self._duplicates.forget(old_ids - new_ids)
+                for old in old_ids:
+                    self._delete_rows(old)
+                for item in batch:
+                    a = item.article
+                    self._db.execute(
+                        "INSERT OR REPLACE INTO articles VALUES (?,?,?,?,?,?,?,?,?,?)",
+                        (
+                            a.id,
+                            a.title,
+                            a.text,
+                            a.url,
+                            a.source,
+                            a.author,
+                            a.published,
+                            a.origin,
+                            a.content_hash,
+                            now,
+                        ),
+                    )
+                    self._db.execute("DELETE FROM chunks WHERE article_id=?", (a.id,))
+                    self._db.executemany(
+                        'INSERT INTO chunks (id, article_id, ordinal, start, "end") '
+                        "VALUES (?,?,?,?,?)",
+                        [(c.id, c.article_id, c.ordinal, c.start, c.end) for c in item.chunks],
+                    )
+                    self._keep_sentence_vectors(a.id, embedded[a.id][1])
+                    self._keep_sentence_spans(a.id, item.chunks)
+                    canonical = self._duplicates.assign(a.id, a.text)
+                    if canonical:
+                        repeats[a.id] = canonical
+                self._bump_generation()
+                self._duplicates.synced(self.generation)
+                # Set before the commit is seen, so no search of ours takes it for another's.
+                self._vectors_generation = self.generation
+            self._crash.reach("write-after-commit")
+            if stale:
+                self.vectors.delete(ids=sorted(stale))
+            self._mark_settled()
         return repeats
 
     def delete(self, article_ids: Iterable[str]) -> list[str]:
         """Delete articles with their chunks and vectors; returns the ids that existed."""
-        with self._lock, self._db:
-            existing = [i for i in dict.fromkeys(article_ids) if self.get(i) is not None]
-            chunk_ids = self._chunk_ids_of(existing)
-            for article_id in existing:
-                self._delete_rows(article_id)
-            self._duplicates.forget(existing)
-            if existing:
+        with self._writing():
+            self._catch_up()
+            with self._lock, self._db:
+                existing = [i for i in dict.fromkeys(article_ids) if self.get(i) is not None]
+                if not existing:
+                    return []
+                chunk_ids = self._chunk_ids_of(existing)
+                self._mark_unsettled(existing)
+                for article_id in existing:
+                    self._delete_rows(article_id)
+                self._duplicates.forget(existing)
                 self._bump_generation()
-        if chunk_ids:
-            self.vectors.delete(ids=sorted(chunk_ids))
+                self._vectors_generation = self.generation
+            self._crash.reach("remove-after-commit")
+            if chunk_ids:
+                self.vectors.delete(ids=sorted(chunk_ids))
+            self._mark_settled()
         return existing
 
     def _keep_sentence_vectors(self, article_id: str, vectors: dict[SentenceKey, Any]) -> None:
@@ -528,7 +726,7 @@ class Store:
     def add_sentence_vectors(self, batch: Sequence[Pending]) -> None:
         """Compute and keep the sentence vectors of stored articles (one model pass each)."""
         embedded = self.embed(batch)
-        with self._lock, self._db:
+        with self._writing(), self._lock, self._db:
             for item in batch:
                 if self.get(item.article.id) == item.article:  # not replaced meanwhile
                     self._keep_sentence_vectors(item.article.id, embedded[item.article.id][1])
@@ -574,9 +772,12 @@ class Store:
             self._ensure_vector_days()
             low, high = period.day_numbers()
             where = {"$and": [{"day": {"$gte": low}}, {"day": {"$lte": high}}]}
-        docs = self.vectors.similarity_search_by_vector_with_relevance_scores(
-            vector, k=n, filter=where
-        )
+        self._settle_at_start()
+        self._follow_other_writers()
+        with self._lock:  # not while another thread reopens Chroma
+            docs = self.vectors.similarity_search_by_vector_with_relevance_scores(
+                vector, k=n, filter=where
+            )
         return [(doc.metadata["chunk_id"], 1.0 - float(distance)) for doc, distance in docs]
 
     def keyword_search(
@@ -600,8 +801,9 @@ class Store:
         """
         with self._lock:
             row = self._db.execute("SELECT value FROM meta WHERE key='vector_days'").fetchone()
-            if row and row[0] == "1":
-                return
+        if row and row[0] == "1":
+            return
+        with self._writing(), self._lock:
             days = self.days()
             rows = self._db.execute("SELECT id, article_id, ordinal FROM chunks").fetchall()
             collection = self.vectors._collection
@@ -623,25 +825,45 @@ class Store:
             ]
 
     def refresh_keywords(self) -> None:
-        """Bring the keyword index up to the current corpus: load it, or rebuild it once."""
+        """Bring the keyword index up to the current corpus: load the saved one, or rebuild it.
+
+        Rebuilding writes, so it takes the write lock, but never waits for it: while another
+        writer holds it, the index loaded so far serves (its chunks that are gone are dropped by
+        the caller, new ones are found by meaning) and that writer rebuilds when it is done.
+        """
         generation = self.generation
         with self._lock:
             if self._keywords.generation == generation:
                 return
-            if self._keywords.load() and self._keywords.generation == generation:
+            if self._keywords.saved_generation() not in (None, self._keywords.generation):
+                self._keywords.load()  # another process saved a newer one
+            if self._keywords.generation == generation:
                 return
-            texts = {
-                r[0]: (r[1], r[2]) for r in self._db.execute("SELECT id, title, text FROM articles")
-            }
-            rows = self._db.execute(
-                'SELECT id, article_id, start, "end" FROM chunks ORDER BY id'
-            ).fetchall()
-            self._keywords.build(
-                generation,
-                [r[0] for r in rows],
-                [index_text(texts[r[1]][0], texts[r[1]][1][r[2] : r[3]]) for r in rows],
-            )
+        try:
+            with self._writing(wait=False), self._lock:
+                generation = self.generation  # another writer may have moved it on
+                if self._keywords.saved_generation() == generation and self._keywords.load():
+                    return
+                texts = {
+                    r[0]: (r[1], r[2])
+                    for r in self._db.execute("SELECT id, title, text FROM articles")
+                }
+                rows = self._db.execute(
+                    'SELECT id, article_id, start, "end" FROM chunks ORDER BY id'
+                ).fetchall()
+                self._keywords.build(
+                    generation,
+                    [r[0] for r in rows],
+                    [index_text(texts[r[1]][0], texts[r[1]][1][r[2] : r[3]]) for r in rows],
+                    before_swap=lambda: self._crash.reach("keywords-before-swap"),
+                )
+        except StoreBusy:
+            return
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            if self._own_client is not None:
+                self._vectors = None
+                self._own_client.close()
+                self._own_client = None

@@ -386,9 +386,9 @@ def test_an_upload_reports_reading_then_storing_and_builds_the_keyword_index_onc
     builds: list[int] = []
     build = keywords.build
 
-    def counted(generation: int, *rest: Any) -> None:
+    def counted(generation: int, *rest: Any, **options: Any) -> None:
         builds.append(generation)
-        build(generation, *rest)
+        build(generation, *rest, **options)
 
     monkeypatch.setattr(keywords, "build", counted)
     (articles_dir / "empty.txt").write_text("")
