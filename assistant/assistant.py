@@ -24,6 +24,7 @@ from assistant.dates import (
 )
 from assistant.embeddings import Embedder, ModelEmbedder, engine_for, vector_space
 from assistant.generate import Writer, build_chat_model
+from assistant.ranker import Reader
 from assistant.retrieval import HybridRetriever, Passage
 from assistant.settings import Settings
 from assistant.store import ArticleInfo, Embedded, Pending, Store
@@ -130,6 +131,7 @@ class Assistant:
             articles=self.store.articles,
             sentences=self.retriever.sentences,
             stored=self.store.sentence_vectors,
+            reader=Reader() if self.settings.answer_ranker == "trained" else None,
         )
         self.writer = (
             Writer(self.settings, self.llm, self.composer, self.store.articles)
