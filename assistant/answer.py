@@ -12,7 +12,7 @@ from rapidfuzz import fuzz
 from assistant.articles import Article
 from assistant.chunking import sentence_spans
 from assistant.cues import facts, new_candidates
-from assistant.dates import DateRange, long_day
+from assistant.dates import DateRange, long_day, published_day
 from assistant.ranker import Reader, SentenceFacts
 from assistant.retrieval import Outlet, Passage
 from assistant.settings import Settings
@@ -366,13 +366,23 @@ class Composer:
                 merged.append(s)
         return sorted(merged, key=lambda m: -m.score)
 
+    def stale(self, passages: Sequence[Passage], as_of: date | None) -> bool:
+        """Whether even the newest dated passage is from long before the day the question was
+        asked: news from then is unlikely to report what the question asks about."""
+        if as_of is None:
+            return False
+        days = [d for d in (published_day(p.published) for p in passages) if d is not None]
+        return bool(days) and (as_of - max(days)).days > self.settings.stale_days
+
     def compose(
         self,
         question: str,
         searched_for: str,
         passages: Sequence[Passage],
         q_vector: list[float],
+        as_of: date | None = None,
     ) -> Answer:
+        """The extractive answer; `as_of`, the day the question was asked, if known."""
         articles = self._articles([p.article_id for p in passages[: self.settings.quote_passages]])
         texts = {aid: a.text for aid, a in articles.items()}
         sentences = self.candidates(passages, texts)
@@ -388,6 +398,9 @@ class Composer:
             # make a question that the articles do not cover look answered.
             confidence = max((s.relevance for s in scored), default=0.0)
             low, weak = self.settings.min_confidence, self.settings.weak_confidence
+        if self.stale(passages, as_of):
+            # Old articles answer a question about a later day only with stronger evidence.
+            low = max(low, self.settings.stale_min_confidence)
         if confidence < low or not scored:
             return self.abstain(question, searched_for, passages, confidence)
         notice = WEAK_TEXT if confidence < weak else None

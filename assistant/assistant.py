@@ -377,7 +377,13 @@ class Assistant:
                 state["question"], state["searched_for"], state["period"], state.get("newest")
             )
         make = self.writer.write if self.writer else self.composer.compose
-        answer = make(state["question"], state["searched_for"], state["passages"], state["vector"])
+        answer = make(
+            state["question"],
+            state["searched_for"],
+            state["passages"],
+            state["vector"],
+            state.get("as_of") or self.settings.as_of,
+        )
         return replace(answer, date_range=state["period"])
 
     def _build_chain(self) -> Runnable[dict[str, Any], Answer]:
@@ -419,7 +425,11 @@ class Assistant:
             yield self._answer(state)
             return
         for item in self.writer.stream(
-            question, state["searched_for"], state["passages"], state["vector"]
+            question,
+            state["searched_for"],
+            state["passages"],
+            state["vector"],
+            as_of or self.settings.as_of,
         ):
             yield replace(item, date_range=state["period"]) if isinstance(item, Answer) else item
 

@@ -343,21 +343,31 @@ class Writer:
     # --- answers ---------------------------------------------------------------------------
 
     def write(
-        self, question: str, searched_for: str, passages: Sequence[Passage], vector: list[float]
+        self,
+        question: str,
+        searched_for: str,
+        passages: Sequence[Passage],
+        vector: list[float],
+        as_of: date | None = None,
     ) -> Answer:
         """The checked written answer (or the extractive one, with a notice saying why)."""
         answer = None
-        for item in self.stream(question, searched_for, passages, vector):
+        for item in self.stream(question, searched_for, passages, vector, as_of):
             if isinstance(item, Answer):
                 answer = item
         assert answer is not None
         return answer
 
     def stream(
-        self, question: str, searched_for: str, passages: Sequence[Passage], vector: list[float]
+        self,
+        question: str,
+        searched_for: str,
+        passages: Sequence[Passage],
+        vector: list[float],
+        as_of: date | None = None,
     ) -> Iterator[str | Answer]:
         """Pieces of the model's draft as they arrive, then the checked Answer."""
-        extractive = self.composer.compose(question, searched_for, passages, vector)
+        extractive = self.composer.compose(question, searched_for, passages, vector, as_of)
         if extractive.abstained:
             # The passages do not answer the question: a model would only invent an answer.
             yield extractive

@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     # below weak_confidence it answers but says the evidence is weak. min_confidence is the
     # highest that keeps false abstention on on-topic answerable questions within 5%.
     min_confidence: float = 0.40
+    # When the question's day is known and even the newest passage found is more than
+    # stale_days older, answering takes at least stale_min_confidence (either answer step):
+    # a year-old story rarely answers a question about this week. Tuned on the dev questions.
+    stale_days: int = 365
+    stale_min_confidence: float = 0.48
     weak_confidence: float = 0.44
     # Which sentences answer: "heuristic", the hand-set score above, or "trained", the reader
     # trained on news quizzes (assistant/ranker.py, assistant/models/reader/). The reader ranks

@@ -68,7 +68,13 @@ def dump(
             if not state.get("empty"):
                 passages = state["passages"]
                 row["passages"] = [
-                    {"article_id": p.article_id, "start": p.start, "end": p.end, "text": p.text}
+                    {
+                        "article_id": p.article_id,
+                        "start": p.start,
+                        "end": p.end,
+                        "text": p.text,
+                        "published": p.published,
+                    }
                     for p in passages
                 ]
                 ids = [p.article_id for p in passages[:passages_for_quotes]]

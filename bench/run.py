@@ -42,7 +42,10 @@ PROJECT = Path(__file__).resolve().parent.parent
 BENCH = PROJECT / "bench"
 CACHE = BENCH / "cache"
 RESULTS = BENCH / "results"
-VENV_BIN = PROJECT / ".venv" / "bin"
+# The project's virtual environment, or the one this harness runs in (a git worktree has none).
+VENV_BIN = (
+    PROJECT / ".venv" / "bin" if (PROJECT / ".venv").is_dir() else Path(sys.executable).parent
+)
 SYSTEMS = ("assistant", "heuristic", "int8", "plain", "keyword")
 DEFAULT_SYSTEMS = ("assistant", "heuristic", "plain", "keyword")
 # Ours, and the engine each runs with (its own index in bench/cache/{name}-{corpus}, but
@@ -1010,6 +1013,7 @@ def run_system(
 def output_paths(args: argparse.Namespace, meta: dict[str, Any]) -> tuple[Path, str]:
     """Where the Markdown and JSON go, and their file stem."""
     setting = ("full" if args.full else "small") + ("-heldout" if args.split == "heldout" else "")
+    setting += "" if args.question_dates else "-nodates"
     stem = f"{meta['date'][:10]}-{meta['commit']}-{setting}"
     if set(args.systems) != set(DEFAULT_SYSTEMS):
         stem += "-" + "-".join(args.systems)

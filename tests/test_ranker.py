@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -92,5 +93,32 @@ def test_an_unrelated_question_is_declined(data_dir: Path, embedder: ModelEmbedd
         assistant.add([SAMPLE])
         answer = assistant.ask("Which team won the 2026 Stanley Cup final in overtime?")
         assert answer.abstained, answer.text
+    finally:
+        assistant.close()
+
+
+def test_a_question_asked_long_after_the_newest_story_needs_stronger_evidence(
+    data_dir: Path, embedder: ModelEmbedder, tmp_path: Path
+):
+    record = {
+        "id": "harbor-2024",
+        "title": "Harbor storm closes the ferry",
+        "published": "2024-01-10",
+        "text": "A winter storm closed the Harbor ferry on Tuesday. The ferry will reopen on "
+        "Friday once the pier is repaired, the port authority said.",
+    }
+    wire = tmp_path / "wire.jsonl"
+    wire.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    # Every answer passes min_confidence; a stale one would need more than any can have.
+    settings = Settings(data_dir=data_dir, min_confidence=0.0, stale_min_confidence=1.01)
+    assistant = Assistant(settings, embedder=embedder)
+    try:
+        assistant.add([wire])
+        question = "When will the Harbor ferry reopen?"
+        assert not assistant.ask(question).abstained  # no day given: nothing is stale
+        assert not assistant.ask(question, as_of=date(2024, 1, 12)).abstained
+        late = assistant.ask(question, as_of=date(2025, 6, 1))  # 508 days after the story
+        assert late.abstained, late.text
+        assert not assistant.ask(question, as_of=date(2024, 12, 1)).abstained  # 326 days
     finally:
         assistant.close()
