@@ -18,7 +18,7 @@ from typing import Any
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
-from train.reader_data import Candidate, Question  # noqa: E402
+from train.reader_data import Candidate, Question, contains_answer  # noqa: E402
 
 SEED = 20261205
 
@@ -26,12 +26,16 @@ SEED = 20261205
 def window(c: Candidate) -> tuple[str, tuple[int, int]]:
     """The text a training sentence is read in (its headline, then the sentence) and the
     sentence's span in it."""
-    head = f"{c.title}\n"
+    head = f"{c.title}\n" if c.title else ""
     return head + c.text, (len(head), len(head) + len(c.text))
 
 
 def select(
-    questions: list[Question], negatives: int = 5, seed: int = SEED, unanswered: bool = True
+    questions: list[Question],
+    negatives: int = 5,
+    seed: int = SEED,
+    unanswered: bool = True,
+    evidence: bool = False,
 ) -> list[tuple[str, list[Candidate], list[Candidate]]]:
     """Per question: its clean positives and its hardest negatives (best-matching sentences
     without the answer). Questions whose results lack the answer give negatives only (or
@@ -45,6 +49,16 @@ def select(
         pos.sort(key=lambda c: -(c.overlap + c.evidence_overlap))
         neg = [c for c in q.candidates[:20] if not c.label]
         rng.shuffle(neg)
+        if not pos and evidence:
+            # The quiz's own explanation, where it holds the answer, stands in for a sentence
+            # of the results when none of them does.
+            held = [
+                s.strip()
+                for s in q.evidence.replace("\n", " ").split(". ")
+                if len(s.split()) >= 6 and contains_answer(s, q.answer)
+            ]
+            if held:
+                pos = [Candidate(held[0], "", "", -1, -1, 1.0, 0, 1.0, True)]
         if not pos and not unanswered:
             out.append((q.question, [], []))
             continue

@@ -41,6 +41,7 @@ from train.reader_data import Question, build, in_fit_split, sha256  # noqa: E40
 FIT_PERCENT = 20
 NEGATIVES = 4
 EPOCHS = 3
+EVIDENCE = os.environ.get("READER_EVIDENCE") == "1"  # research switch
 CACHE = PROJECT / "bench" / "cache" / "reader"
 
 
@@ -76,7 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     fit = [q for q in questions if in_fit_split(q.id, FIT_PERCENT)]
     log(f"{len(learn)} questions to train the encoder on, {len(fit)} to fit the combiner on")
     fit_ids = {q.id for q in fit}
-    groups = [select([q], NEGATIVES, unanswered=q.id in fit_ids)[0] for q in questions]
+    groups = [
+        select([q], NEGATIVES, unanswered=q.id in fit_ids, evidence=EVIDENCE and q.id not in fit_ids)[0]
+        for q in questions
+    ]
     vec_file = args.work / "vectors.npy"
     index = {id(c): i for i, c in enumerate(c for _, pos, neg in groups for c in pos + neg)}
     flat = [c for _, pos, neg in groups for c in pos + neg]
