@@ -78,9 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     log(f"{len(learn)} questions to train the encoder on, {len(fit)} to fit the combiner on")
     fit_ids = {q.id for q in fit}
     groups = [
-        select([q], NEGATIVES, unanswered=q.id in fit_ids, evidence=EVIDENCE and q.id not in fit_ids)[0]
+        select(
+            [q], NEGATIVES, unanswered=q.id in fit_ids, evidence=EVIDENCE and q.id not in fit_ids
+        )
         for q in questions
     ]
+    groups = [g[0] for g in groups]
     vec_file = args.work / "vectors.npy"
     index = {id(c): i for i, c in enumerate(c for _, pos, neg in groups for c in pos + neg)}
     flat = [c for _, pos, neg in groups for c in pos + neg]
