@@ -4,7 +4,8 @@ Reads a dump of the product's own retrieval and candidate features (bench/reader
 answers every question again under each setting with the product's own code: the hand-set
 `heuristic` score or the trained reader, and `Composer.pick`. Prints, per setting, the first-
 quote rate, quotes per answer and the abstention threshold that keeps false abstention on the
-on-topic answerable questions at most --max-false. Usage:
+on-topic answerable questions at most --max-false. The stale-evidence rule (Composer.stale) is
+not replayed here: `bench/run.py` measures it. Usage:
 
     python bench/reader_dump.py --data-dir bench/cache/assistant-corpus_small bench/cache/dev.pkl
     python bench/tune.py bench/cache/dev.pkl [--ranker heuristic|trained]
