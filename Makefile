@@ -10,7 +10,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export ANONYMIZED_TELEMETRY := False
 export GRADIO_ANALYTICS_ENABLED := False
 
-.PHONY: install chromium run chat test lint bench bench-load clean
+.PHONY: install chromium run chat test lint bench bench-load train clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -61,6 +61,11 @@ bench: install
 # The load test alone: 20 conversations against the running app while articles are added.
 bench-load: install
 	$(PY) bench/load.py $(LOAD_ARGS)
+
+# Rebuild the answer step's reader (assistant/models/reader/) from ../shared/train with a fixed
+# seed; see the model card there for the time it takes. Running the assistant never trains.
+train: install
+	$(PY) train/reader.py $(TRAIN_ARGS)
 
 clean:
 	rm -rf $(VENV) data

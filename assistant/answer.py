@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -12,7 +12,8 @@ from rapidfuzz import fuzz
 from assistant.articles import Article, one_line, safe_url
 from assistant.chunking import sentence_spans
 from assistant.cues import facts, new_candidates
-from assistant.dates import DateRange, long_day
+from assistant.dates import DateRange, long_day, published_day
+from assistant.ranker import Reader, SentenceFacts
 from assistant.retrieval import Outlet, Passage
 from assistant.settings import Settings
 from assistant.store import SentenceKey, index_text
@@ -91,6 +92,28 @@ class _Sentence:
 # ten names is not ten times as likely to hold the answer.
 ANSWER_CUE_CAP = 3
 
+
+@dataclass(frozen=True)
+class Candidate:
+    """A candidate sentence with what the answer step knows of it."""
+
+    sentence: _Sentence
+    text: str
+    title: str
+    overlap: float  # share of the question's rare-word weight in the sentence or its headline
+    cosine: float  # of its stored (or freshly embedded) vector to the question's
+    offered: int  # answers of the asked-for kind it offers (see cues.new_candidates)
+    vector: Any = None  # the base model's vector of the sentence, read in its chunk
+
+
+def heuristic(c: Candidate, settings: Settings) -> _Sentence:
+    """The hand-set score: cosine blended with shared rare words, plus the answer-type cue."""
+    w = settings.cosine_weight
+    relevance = w * c.cosine + (1 - w) * c.overlap
+    cue = settings.answer_cue_weight * min(c.offered, ANSWER_CUE_CAP) / ANSWER_CUE_CAP
+    return replace(c.sentence, score=relevance + cue, relevance=relevance)
+
+
 ABSTAIN_TEXT = "The articles don't answer this question."
 WEAK_TEXT = "The evidence is weak: these passages may not answer the question."
 NO_ARTICLES_TEXT = "No articles have been added yet, so there is nothing to quote."
@@ -168,8 +191,10 @@ class Composer:
         articles: Callable[[list[str]], dict[str, Article]],
         sentences: Callable[[str], Sequence[tuple[int, int]]] = sentence_spans,
         stored: Callable[[list[SentenceKey]], dict[SentenceKey, Any]] = lambda keys: {},
+        reader: Reader | None = None,
     ) -> None:
         self.settings = settings
+        self.reader = reader  # the trained reader; None: the hand-set score only
         self._embed = embed
         self._term_weights = term_weights
         self._articles = articles
@@ -208,14 +233,17 @@ class Composer:
         )
         return [stored[key] if key in stored else embedded[i] for i, key in enumerate(keys)]
 
-    def score(
+    def features(
         self,
         question: str,
         q_vector: list[float],
         sentences: list[_Sentence],
         articles: dict[str, Article],
-    ) -> list[_Sentence]:
-        """Each sentence scored by meaning (cosine) and by the question's rare words it has.
+        keep: int | None = None,
+    ) -> list[Candidate]:
+        """The `keep` sentences sharing most of the question's rare words, with what the answer
+        step knows of each: that share, the cosine of its vector to the question's, and how
+        many answers of the asked-for kind it offers.
 
         Sentences are first ranked by shared rare words (cheap), and only the best few are
         compared by meaning. Their vectors were pooled from their chunk's token states when it
@@ -223,8 +251,6 @@ class Composer:
         story headlined "Rovers win the Northern Cup final" is about the Northern Cup. A
         sentence without one (a store written before these were kept) is embedded now, with
         its headline.
-        Among relevant sentences, those offering answers of the kind asked for (names, or
-        numbers for "how many") rank higher than those that only restate the question.
         """
         texts = [_text(articles, s) for s in sentences]
         titles = [articles[s.article_id].title for s in sentences]
@@ -239,32 +265,82 @@ class Composer:
             for terms, title in zip(weights[len(headlines) + 1 :], titles, strict=True)
         ]
         order = sorted(range(len(sentences)), key=lambda i: (-overlaps[i], sentences[i].rank))
-        keep = order[: self.settings.sentence_candidates]
+        chosen = order[:keep] if keep is not None else order
         # Bodies (headline and sentence) are only needed to embed a sentence without a kept vector.
-        bodies = [index_text(titles[i], texts[i]) for i in keep]
-        vectors = self.vectors([sentences[i] for i in keep], bodies)
-        w = self.settings.cosine_weight
-        scored = []
-        for i, vec in zip(keep, vectors, strict=True):
-            cosine = float(sum(a * b for a, b in zip(q_vector, vec, strict=True)))
-            s = sentences[i]
-            relevance = w * cosine + (1 - w) * overlaps[i]
-            offered = len(new_candidates(question, texts[i]))
-            cue = self.settings.answer_cue_weight * min(offered, ANSWER_CUE_CAP) / ANSWER_CUE_CAP
-            scored.append(
-                _Sentence(s.article_id, s.start, s.end, s.index, s.rank, relevance + cue, relevance)
+        bodies = [index_text(titles[i], texts[i]) for i in chosen]
+        vectors = self.vectors([sentences[i] for i in chosen], bodies)
+        return [
+            Candidate(
+                sentences[i],
+                texts[i],
+                titles[i],
+                overlaps[i],
+                float(sum(a * b for a, b in zip(q_vector, vec, strict=True))),
+                len(new_candidates(question, texts[i])),
+                vec,
             )
-        return sorted(scored, key=lambda s: -s.score)
+            for i, vec in zip(chosen, vectors, strict=True)
+        ]
 
-    def _floor(self, scored: list[_Sentence]) -> float:
-        """Sentences scoring below this share of the best one are not quoted."""
-        return self.settings.quote_score_ratio * scored[0].score
+    def score(
+        self,
+        question: str,
+        q_vector: list[float],
+        sentences: list[_Sentence],
+        articles: dict[str, Article],
+    ) -> list[_Sentence]:
+        """Each sentence scored by meaning (cosine) and by the question's rare words it has
+        (see `features`), best first.
+
+        Among relevant sentences, those offering answers of the kind asked for (names, or
+        numbers for "how many") rank higher than those that only restate the question.
+        """
+        found = self.features(
+            question, q_vector, sentences, articles, self.settings.sentence_candidates
+        )
+        return sorted((heuristic(c, self.settings) for c in found), key=lambda s: -s.score)
+
+    @property
+    def trained(self) -> bool:
+        """Whether answers are read by the trained reader (else the hand-set score)."""
+        return self.reader is not None and self.settings.answer_ranker == "trained"
+
+    def read(self, question: str, found: list[Candidate]) -> tuple[list[_Sentence], float]:
+        """The candidates ranked by the trained reader, best first, each scored by its
+        probability of holding the answer; and the confidence that one of them does.
+
+        The confidence blends the reader's probability that a candidate answers with the
+        hand-set relevance of the best few: together they separate unanswerable questions
+        better than either alone (see docs/reader.md).
+        """
+        assert self.reader is not None
+        facts = [SentenceFacts(c.overlap, c.cosine, c.offered) for c in found]
+        probs, answerable = self.reader.read(question, [c.vector for c in found], facts)
+        scored = [
+            replace(c.sentence, score=p, relevance=p) for c, p in zip(found, probs, strict=True)
+        ]
+        relevance = max(
+            (
+                heuristic(c, self.settings).relevance
+                for c in found[: self.settings.sentence_candidates]
+            ),
+            default=0.0,
+        )
+        w = self.settings.reader_confidence_weight
+        return sorted(scored, key=lambda s: -s.score), w * answerable + (1 - w) * relevance
+
+    def _limits(self) -> tuple[int, float]:
+        """At most this many quotes, each scoring at least this share of the best one."""
+        if self.trained:
+            return self.settings.reader_max_quotes, self.settings.reader_support
+        return self.settings.max_quotes, self.settings.quote_score_ratio
 
     def pick(self, scored: list[_Sentence], texts: dict[str, str]) -> list[_Sentence]:
         """The best sentences, without near-duplicates, adjacent ones of an article joined."""
         chosen: list[_Sentence] = []
+        most, ratio = self._limits()
         for s in scored:
-            if len(chosen) >= self.settings.max_quotes or s.score < self._floor(scored):
+            if len(chosen) >= most or s.score < ratio * scored[0].score:
                 break
             body = texts[s.article_id][s.start : s.end]
             if any(_same_statement(body, texts[c.article_id][c.start : c.end]) for c in chosen):
@@ -294,6 +370,14 @@ class Composer:
                 merged.append(s)
         return sorted(merged, key=lambda m: -m.score)
 
+    def stale(self, passages: Sequence[Passage], as_of: date | None) -> bool:
+        """Whether even the newest dated passage is from long before the day the question was
+        asked: news from then is unlikely to report what the question asks about."""
+        if as_of is None:
+            return False
+        days = [d for d in (published_day(p.published) for p in passages) if d is not None]
+        return bool(days) and (as_of - max(days)).days > self.settings.stale_days
+
     def compose(
         self,
         question: str,
@@ -301,21 +385,34 @@ class Composer:
         passages: Sequence[Passage],
         q_vector: list[float],
         articles: dict[str, Article] | None = None,
+        as_of: date | None = None,
     ) -> Answer:
         """The quotes that answer the question, or an abstention; `articles`: the passages'
-        articles as retrieval read them (else they are read here)."""
+        articles as retrieval read them (else they are read here); `as_of`: the day the
+        question was asked, if known."""
         wanted = [p.article_id for p in passages[: self.settings.quote_passages]]
         if articles is None or not articles.keys() >= set(wanted):
             articles = self._articles(wanted)
         texts = {aid: a.text for aid, a in articles.items()}
         sentences = self.candidates(passages, texts)
-        scored = self.score(searched_for, q_vector, sentences, articles) if sentences else []
-        # Confidence is relevance alone: the answer-type cue orders quotes, it does not make a
-        # question that the articles do not cover look answered.
-        confidence = max((s.relevance for s in scored), default=0.0)
-        if confidence < self.settings.min_confidence:
+        if self.trained:
+            found = self.features(
+                searched_for, q_vector, sentences, articles, self.settings.reader_candidates
+            )
+            scored, confidence = self.read(searched_for, found) if found else ([], 0.0)
+            low, weak = self.settings.reader_min_confidence, self.settings.reader_weak_confidence
+        else:
+            scored = self.score(searched_for, q_vector, sentences, articles) if sentences else []
+            # Confidence is relevance alone: the answer-type cue orders quotes, it does not
+            # make a question that the articles do not cover look answered.
+            confidence = max((s.relevance for s in scored), default=0.0)
+            low, weak = self.settings.min_confidence, self.settings.weak_confidence
+        if self.stale(passages, as_of):
+            # Old articles answer a question about a later day only with stronger evidence.
+            low = max(low, self.settings.stale_min_confidence)
+        if confidence < low or not scored:
             return self.abstain(question, searched_for, passages, confidence)
-        notice = WEAK_TEXT if confidence < self.settings.weak_confidence else None
+        notice = WEAK_TEXT if confidence < weak else None
         numbers: dict[str, int] = {}
         also_in = {p.article_id: p.also_in for p in passages}
         citations = []

@@ -32,6 +32,7 @@ from assistant.dates import (
 )
 from assistant.embeddings import Embedder, ModelEmbedder, engine_for, vector_space
 from assistant.generate import Writer, build_chat_model
+from assistant.ranker import Reader
 from assistant.retrieval import HybridRetriever, Passage
 from assistant.settings import Settings
 from assistant.store import ArticleInfo, Embedded, Pending, Store, StoreBusy
@@ -156,6 +157,7 @@ class Assistant:
             articles=self.store.articles,
             sentences=self.retriever.sentences,
             stored=self.store.sentence_vectors,
+            reader=Reader() if self.settings.answer_ranker == "trained" else None,
         )
         self.writer = (
             Writer(
@@ -443,7 +445,8 @@ class Assistant:
             state["searched_for"],
             state["passages"],
             state["vector"],
-            state["articles"],
+            articles=state["articles"],
+            as_of=state.get("as_of") or self.settings.as_of,
         )
         return replace(answer, date_range=state["period"])
 
@@ -486,7 +489,12 @@ class Assistant:
             yield self._answer(state)
             return
         for item in self.writer.stream(
-            question, state["searched_for"], state["passages"], state["vector"], state["articles"]
+            question,
+            state["searched_for"],
+            state["passages"],
+            state["vector"],
+            articles=state["articles"],
+            as_of=as_of or self.settings.as_of,
         ):
             yield replace(item, date_range=state["period"]) if isinstance(item, Answer) else item
 

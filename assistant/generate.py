@@ -368,10 +368,11 @@ class Writer:
         passages: Sequence[Passage],
         vector: list[float],
         articles: dict[str, Article] | None = None,
+        as_of: date | None = None,
     ) -> Answer:
         """The checked written answer (or the extractive one, with a notice saying why)."""
         answer = None
-        for item in self.stream(question, searched_for, passages, vector, articles):
+        for item in self.stream(question, searched_for, passages, vector, articles, as_of):
             if isinstance(item, Answer):
                 answer = item
         assert answer is not None
@@ -384,6 +385,7 @@ class Writer:
         passages: Sequence[Passage],
         vector: list[float],
         articles: dict[str, Article] | None = None,
+        as_of: date | None = None,
     ) -> Iterator[str | Answer]:
         """Pieces of the model's draft as they arrive, then the checked Answer; `articles`: the
         passages' articles as retrieval read them (else they are read here)."""
@@ -391,7 +393,9 @@ class Writer:
         wanted = list(dict.fromkeys(p.article_id for p in shown))
         if articles is None or not articles.keys() >= set(wanted):
             articles = self._articles(wanted)
-        extractive = self.composer.compose(question, searched_for, passages, vector, articles)
+        extractive = self.composer.compose(
+            question, searched_for, passages, vector, articles, as_of=as_of
+        )
         if extractive.abstained:
             # The passages do not answer the question: a model would only invent an answer.
             yield extractive

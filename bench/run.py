@@ -44,13 +44,24 @@ PROJECT = Path(__file__).resolve().parent.parent
 BENCH = PROJECT / "bench"
 CACHE = BENCH / "cache"
 RESULTS = BENCH / "results"
-VENV_BIN = PROJECT / ".venv" / "bin"
-SYSTEMS = ("assistant", "int8", "plain", "keyword")
-DEFAULT_SYSTEMS = ("assistant", "plain", "keyword")
-# Ours, and the engine each runs with (its own index in bench/cache/{name}-{corpus}).
-ENGINES = {"assistant": "onnx", "int8": "onnx-int8"}
+# The project's virtual environment, or the one this harness runs in (a git worktree has none).
+VENV_BIN = (
+    PROJECT / ".venv" / "bin" if (PROJECT / ".venv").is_dir() else Path(sys.executable).parent
+)
+SYSTEMS = ("assistant", "heuristic", "int8", "plain", "keyword")
+DEFAULT_SYSTEMS = ("assistant", "heuristic", "plain", "keyword")
+# Ours, and the engine each runs with (its own index in bench/cache/{name}-{corpus}, but
+# "heuristic" shares the assistant's: the same index answered by the hand-set answer step).
+ENGINES = {"assistant": "onnx", "heuristic": "onnx", "int8": "onnx-int8"}
+INDEXES = {"heuristic": "assistant"}
+# Settings a system runs with, on top of the offline environment.
+SYSTEM_ENV = {
+    "assistant": {"ASSISTANT_ANSWER_RANKER": "trained"},
+    "heuristic": {"ASSISTANT_ANSWER_RANKER": "heuristic"},
+}
 LABELS = {
-    "assistant": "this assistant",
+    "assistant": "this assistant, trained reader",
+    "heuristic": "this assistant, hand-set answer step (default)",
     "int8": "this assistant, int8 engine",
     "plain": "plain recipe (Chroma, 1000/200 chunks)",
     "keyword": "keyword only (bm25s, 1000/200 chunks)",
@@ -157,6 +168,8 @@ class SystemResult:
     ingest: dict[str, Any] = field(default_factory=dict)
     latencies_ms: list[float] = field(default_factory=list)
     score: dict[str, Any] | None = None
+    on_topic: dict[str, Any] | None = None  # score.py --on-topic
+    precision: dict[str, Any] | None = None  # first-quote rate, quotes per answer (on-topic)
     notes: list[str] = field(default_factory=list)
     error: str | None = None
     seconds: dict[str, float] = field(default_factory=dict)
@@ -211,6 +224,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         dest="question_dates",
         action="store_false",
         help="do not tell the assistant the day each question was asked (its quiz date)",
+    )
+    ap.add_argument(
+        "--skip-encode",
+        action="store_true",
+        help="do not measure the embedding model's raw encode rate (minutes on a busy machine)",
     )
     ap.add_argument(
         "--limit",
@@ -306,7 +324,9 @@ def git_commit() -> str:
 # --- scoring ---------------------------------------------------------------------------------
 
 
-def score_answers(answers: Path, inputs: Inputs, shared: Path, out: Path) -> dict[str, Any]:
+def score_answers(
+    answers: Path, inputs: Inputs, shared: Path, out: Path, on_topic: bool = False
+) -> dict[str, Any]:
     """Run the benchmark's score.py on one answers file and return its JSON result."""
     cmd = [
         sys.executable,
@@ -320,12 +340,49 @@ def score_answers(answers: Path, inputs: Inputs, shared: Path, out: Path) -> dic
         "--out",
         str(out),
         "--quiet",
+        *(["--on-topic"] if on_topic else []),
     ]
     proc = run_checked(cmd, capture_output=True)
     if proc.returncode != 0:
         raise RuntimeError(f"score.py failed ({proc.returncode}): {proc.stderr.strip()}")
     result: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
     return result
+
+
+def quote_precision(answers: Path, inputs: Inputs) -> dict[str, Any]:
+    """On the on-topic answerable questions answered: how often the first quote (one of the
+    first two) holds the answer, and the quotes and words quoted per answer."""
+    from bench.matching import contains_answer
+
+    by_id = {row["id"]: row for row in read_jsonl(answers)}
+    first = two = n = quotes = words = 0
+    for q in inputs.answerable:
+        row = by_id.get(q["id"])
+        if not q.get("search_gold_ids") or row is None:
+            continue
+        n += 1
+        cited = [] if row.get("abstained") else [c["quote"] for c in row.get("citations", [])]
+        if not cited:
+            continue
+        first += contains_answer(cited[0], q["answer"])
+        two += any(contains_answer(c, q["answer"]) for c in cited[:2])
+        quotes += len(cited)
+        words += sum(len(c.split()) for c in cited)
+    answered = sum(
+        1
+        for q in inputs.answerable
+        if q.get("search_gold_ids")
+        and q["id"] in by_id
+        and not by_id[q["id"]].get("abstained")
+        and by_id[q["id"]].get("citations")
+    )
+    return {
+        "on_topic_questions": n,
+        "first_quote_rate": first / n if n else None,
+        "first_two_rate": two / n if n else None,
+        "quotes_per_answer": quotes / answered if answered else None,
+        "words_per_answer": words / answered if answered else None,
+    }
 
 
 # --- system 1: this assistant, through its CLI -----------------------------------------------
@@ -345,9 +402,15 @@ def wait_with_heartbeat(proc: subprocess.Popen[str], what: Callable[[], str]) ->
             log(what())
 
 
-def assistant_env(engine: str) -> dict[str, str]:
-    """The environment the assistant's CLI runs in: offline, with this embedding engine."""
-    return {**os.environ, **OFFLINE_ENV, "ASSISTANT_EMBEDDING_ENGINE": engine}
+def assistant_env(engine: str, name: str = "assistant") -> dict[str, str]:
+    """The environment the assistant's CLI runs in: offline, with this embedding engine and
+    the system's own settings."""
+    return {
+        **os.environ,
+        **OFFLINE_ENV,
+        "ASSISTANT_EMBEDDING_ENGINE": engine,
+        **SYSTEM_ENV.get(name, {}),
+    }
 
 
 def assistant_add(data_dir: Path, corpus: Path, engine: str) -> dict[str, Any]:
@@ -386,9 +449,15 @@ def assistant_index(
     args: argparse.Namespace, inputs: Inputs, name: str
 ) -> tuple[Path, dict[str, Any]]:
     """A data directory holding the corpus: reused (--reuse-index) or built afresh."""
-    data_dir = CACHE / f"{name}-{inputs.corpus_name}"
-    marker = CACHE / f"{name}-{inputs.corpus_name}.json"
+    index = INDEXES.get(name, name)
+    data_dir = CACHE / f"{index}-{inputs.corpus_name}"
+    marker = CACHE / f"{index}-{inputs.corpus_name}.json"
     engine = ENGINES[name]
+    if index != name and data_dir.is_dir() and marker.is_file():
+        # Another system's index, built or refreshed earlier in this run (or reused): as is.
+        cached = json.loads(marker.read_text(encoding="utf-8"))
+        log(f"{name}: answering from the {index} index built {cached.get('date')}")
+        return data_dir, {**cached, "cached": True, "shared_with": index}
     if args.reuse_index and data_dir.is_dir() and marker.is_file():
         cached = json.loads(marker.read_text(encoding="utf-8"))
         log(f"assistant: reusing the index built {cached.get('date')} in {data_dir.name}")
@@ -438,7 +507,7 @@ def assistant_ask(
     write_jsonl(qfile, [{"id": WARMUP_ID, "question": WARMUP_QUESTION}, *questions])
     raw = run_dir / f"answers-{name}-raw.jsonl"
     log(f"{name}: ask --batch ({len(questions)} questions + 1 warm-up)")
-    env = assistant_env(ENGINES[name])
+    env = assistant_env(ENGINES[name], name)
     with raw.open("w", encoding="utf-8") as out:
         cmd = assistant_cmd(data_dir, "ask", "--batch", str(qfile), "--json")
         proc = subprocess.Popen(cmd, env=env, text=True, stdout=out)
@@ -471,7 +540,12 @@ def run_assistant(
     last.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(result.answers, last / f"answers-{name}.jsonl")
     ing = result.ingest
-    if ing.get("cached"):
+    if ing.get("shared_with"):
+        result.notes.append(
+            f"the {ing['shared_with']} system's index, answered with "
+            + " ".join(f"{k}={v}" for k, v in SYSTEM_ENV.get(result.name, {}).items())
+        )
+    elif ing.get("cached"):
         result.notes.append(
             f"index reused (--reuse-index), built {ing.get('date')}: "
             f"{ing.get('chunks', '?')} chunks in {ing.get('seconds', '?')} s"
@@ -821,11 +895,49 @@ HEADERS = [
 ]
 
 
-def markdown_table(rows: list[list[str]]) -> str:
-    """A Markdown table with the standard headers."""
+ON_TOPIC_HEADERS = [
+    "system (on-topic scoring)",
+    "answer_recall@10",
+    "quote_answer_rate",
+    "first quote",
+    "first two",
+    "quotes / answer",
+    "words / answer",
+    "abstain on null",
+    "false abstain",
+    "unreported abstained",
+]
+
+
+def on_topic_row(result: SystemResult) -> list[str]:
+    """One row of the on-topic table: score.py --on-topic and the quotes' precision."""
+    label = LABELS[result.name]
+    if result.on_topic is None or result.precision is None:
+        return [label] + [DASH] * (len(ON_TOPIC_HEADERS) - 1)
+    s, prec = result.on_topic, result.precision
+    cites = result.name in ENGINES
+    answered = s["abstention"]["answerable_not_abstained"]
+    unreported = s.get("unreported", {}).get("abstained")
+    return [
+        label,
+        fmt(s["retrieval"]["answer_recall@10"]),
+        fmt(s["answers"]["quote_answer_rate"]) if cites else DASH,
+        fmt(prec["first_quote_rate"]) if cites else DASH,
+        fmt(prec["first_two_rate"]) if cites else DASH,
+        fmt(prec["quotes_per_answer"], 2) if cites else DASH,
+        fmt(prec["words_per_answer"], 0) if cites else DASH,
+        fmt(s["abstention"]["abstain_recall"]),
+        fmt(None if answered is None else 1 - answered),
+        fmt(unreported) if isinstance(unreported, float) else DASH,
+    ]
+
+
+def markdown_table(rows: list[list[str]], headers: list[str] | None = None) -> str:
+    """A Markdown table with the standard headers (or these)."""
+    headers = headers or HEADERS
     lines = [
-        "| " + " | ".join(HEADERS) + " |",
-        "|" + "|".join(["---"] + ["---:"] * (len(HEADERS) - 1)) + "|",
+        "| " + " | ".join(headers) + " |",
+        "|" + "|".join(["---"] + ["---:"] * (len(headers) - 1)) + "|",
     ]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return "\n".join(lines)
@@ -904,6 +1016,10 @@ def run_system(
         result = run()
         assert result.answers is not None
         result.score = score_answers(result.answers, inputs, shared, run_dir / f"score-{name}.json")
+        result.on_topic = score_answers(
+            result.answers, inputs, shared, run_dir / f"score-{name}-on-topic.json", on_topic=True
+        )
+        result.precision = quote_precision(result.answers, inputs)
     except Exception as e:
         traceback.print_exc(file=sys.stderr)
         result = SystemResult(name, error=f"{type(e).__name__}: {e}")
@@ -914,6 +1030,7 @@ def run_system(
 def output_paths(args: argparse.Namespace, meta: dict[str, Any]) -> tuple[Path, str]:
     """Where the Markdown and JSON go, and their file stem."""
     setting = ("full" if args.full else "small") + ("-heldout" if args.split == "heldout" else "")
+    setting += "" if args.question_dates else "-nodates"
     stem = f"{meta['date'][:10]}-{meta['commit']}-{setting}"
     if set(args.systems) != set(DEFAULT_SYSTEMS):
         stem += "-" + "-".join(args.systems)
@@ -939,6 +1056,8 @@ def save(
             r.name: {
                 "label": LABELS[r.name],
                 "score": r.score,
+                "score_on_topic": r.on_topic,
+                "quote_precision": r.precision,
                 "ingest": r.ingest,
                 "latency_ms": {
                     "p50": percentile(r.latencies_ms, 50),
@@ -981,6 +1100,7 @@ def main(argv: list[str] | None = None) -> int:
     log(f"split the corpus into {len(pieces):,} chunks of at most {CHUNK_SIZE} characters")
     runners: dict[str, Callable[[], SystemResult]] = {
         "assistant": lambda: run_assistant(args, inputs, run_dir),
+        "heuristic": lambda: run_assistant(args, inputs, run_dir, "heuristic"),
         "int8": lambda: run_assistant(args, inputs, run_dir, "int8"),
         "plain": lambda: run_plain(args, inputs, run_dir, pieces),
         "keyword": lambda: run_keyword(inputs, run_dir, pieces),
@@ -991,7 +1111,7 @@ def main(argv: list[str] | None = None) -> int:
         results.append(run_system(name, runners[name], inputs, args.shared.resolve(), run_dir))
         phases[name] = time.perf_counter() - t
     encode = None
-    if {"assistant", "int8", "plain"} & set(args.systems):
+    if {"assistant", "int8", "plain"} & set(args.systems) and not args.skip_encode:
         t = time.perf_counter()
         try:
             encode = measure_encode(inputs.corpus, pieces)
@@ -1006,6 +1126,8 @@ def main(argv: list[str] | None = None) -> int:
             header_line(meta),
             "",
             markdown_table([table_row(r) for r in results]),
+            "",
+            markdown_table([on_topic_row(r) for r in results], ON_TOPIC_HEADERS),
             notes_section(results, encode, phases),
         ]
     )

@@ -1,0 +1,124 @@
+"""The trained reader: the shipped model loads offline, ranks as trained, and answers."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant.assistant import Assistant
+from assistant.embeddings import ModelEmbedder
+from assistant.ranker import MODEL_DIR, Reader, SentenceFacts
+from assistant.settings import PROJECT_DIR, Settings
+
+SAMPLE = PROJECT_DIR / "corpus" / "musk-putin-contact.txt"
+QUESTION = "Is Musk talking regularly with the Russian president?"
+TESLA = "The Tesla C.E.O. has been in regular contact with Putin since late 2022"
+
+
+def test_the_shipped_reader_is_small_and_described():
+    spec = json.loads((MODEL_DIR / "reader.json").read_text(encoding="utf-8"))
+    files = [MODEL_DIR / spec["encoder"], MODEL_DIR / "tokenizer.json", MODEL_DIR / "reader.json"]
+    assert all(f.is_file() for f in files)
+    assert sum(f.stat().st_size for f in MODEL_DIR.iterdir()) < 50 * 1024 * 1024
+    card = (MODEL_DIR / "MODEL_CARD.md").read_text(encoding="utf-8")
+    # The card says how to rebuild it and from what: the command, the data's digest, the seed.
+    assert "make train" in card and f"seed {spec['seed']}" in card
+    assert spec["train_sha256"]["questions.jsonl"] in card
+    # The card's encoder digest is the shipped file's: the weights are the ones described.
+    digest = hashlib.sha256((MODEL_DIR / spec["encoder"]).read_bytes()).hexdigest()
+    assert digest == spec["encoder_sha256"]
+
+
+def test_the_reader_prefers_the_sentence_that_answers(embedder: ModelEmbedder):
+    reader = Reader()
+    title = "A Musk-Putin bombshell"
+    sentences = [
+        f"{TESLA}, according to The Wall Street Journal.",
+        "Trump has long praised Putin and has said he would end the war in Ukraine in a day.",
+    ]
+    vectors = [
+        np.asarray(v) for v in embedder.embed_documents([f"{title}\n{s}" for s in sentences])
+    ]
+    question = np.asarray(embedder.embed_query(QUESTION))
+    facts = [SentenceFacts(0.3, float(question @ v), 2) for v in vectors]
+    probs, answerable = reader.read(QUESTION, vectors, facts)
+    assert probs[0] > probs[1]
+    assert 0.0 < answerable < 1.0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the reader still puts the sentences on Trump's and Musk's ties to Putin first: "
+    "'regular contact with Putin' for 'talking regularly with the Russian president' is a "
+    "paraphrase the MiniLM vectors rank below them (docs/reader.md)",
+)
+def test_the_sample_question_is_answered_with_the_tesla_sentence_first(
+    data_dir: Path, embedder: ModelEmbedder
+):
+    settings = Settings(data_dir=data_dir, answer_ranker="trained")
+    assistant = Assistant(settings, embedder=embedder)
+    try:
+        assert assistant.add([SAMPLE]).count("added") == 1
+        answer = assistant.ask(QUESTION)
+        assert not answer.abstained
+        assert answer.citations[0].quote.startswith(TESLA), answer.text
+        assert len(answer.citations) <= settings.reader_max_quotes
+    finally:
+        assistant.close()
+
+
+def test_the_hand_set_answer_step_stays_selectable(data_dir: Path, embedder: ModelEmbedder):
+    assistant = Assistant(Settings(data_dir=data_dir, answer_ranker="heuristic"), embedder=embedder)
+    try:
+        assert assistant.composer.reader is None and not assistant.composer.trained
+        assistant.add([SAMPLE])
+        answer = assistant.ask(QUESTION)
+        assert answer.citations and all(
+            c.quote == assistant.get(c.article_id).text[c.start : c.end]  # type: ignore[union-attr]
+            for c in answer.citations
+        )
+    finally:
+        assistant.close()
+
+
+@pytest.mark.parametrize("ranker", ["trained", "heuristic"])
+def test_an_unrelated_question_is_declined(data_dir: Path, embedder: ModelEmbedder, ranker: str):
+    assistant = Assistant(Settings(data_dir=data_dir, answer_ranker=ranker), embedder=embedder)
+    try:
+        assistant.add([SAMPLE])
+        answer = assistant.ask("Which team won the 2026 Stanley Cup final in overtime?")
+        assert answer.abstained, answer.text
+    finally:
+        assistant.close()
+
+
+def test_a_question_asked_long_after_the_newest_story_needs_stronger_evidence(
+    data_dir: Path, embedder: ModelEmbedder, tmp_path: Path
+):
+    record = {
+        "id": "harbor-2024",
+        "title": "Harbor storm closes the ferry",
+        "published": "2024-01-10",
+        "text": "A winter storm closed the Harbor ferry on Tuesday. The ferry will reopen on "
+        "Friday once the pier is repaired, the port authority said.",
+    }
+    wire = tmp_path / "wire.jsonl"
+    wire.write_text(json.dumps(record) + "\n", encoding="utf-8")
+    # Every answer passes min_confidence; a stale one would need more than any can have.
+    settings = Settings(data_dir=data_dir, min_confidence=0.0, stale_min_confidence=1.01)
+    assistant = Assistant(settings, embedder=embedder)
+    try:
+        assistant.add([wire])
+        question = "When will the Harbor ferry reopen?"
+        assert not assistant.ask(question).abstained  # no day given: nothing is stale
+        assert not assistant.ask(question, as_of=date(2024, 1, 12)).abstained
+        late = assistant.ask(question, as_of=date(2025, 6, 1))  # 508 days after the story
+        assert late.abstained, late.text
+        assert not assistant.ask(question, as_of=date(2024, 12, 1)).abstained  # 326 days
+    finally:
+        assistant.close()

