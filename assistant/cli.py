@@ -422,17 +422,9 @@ def chat(ctx: click.Context) -> None:
 @click.pass_context
 def ui(ctx: click.Context, host: str | None, port: int | None) -> None:
     """Serve the chat window in the browser (http://127.0.0.1:7860 by default); Ctrl-C stops it."""
-    import importlib.util
+    from assistant.web.app import serve
 
-    from assistant.settings import PROJECT_DIR
-
-    path = PROJECT_DIR / "ui.py"
-    spec = importlib.util.spec_from_file_location("ui", path)
-    if not path.is_file() or spec is None or spec.loader is None:
-        raise click.ClickException(f"{path} not found: the chat window runs from a checkout")
-    web = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(web)
-    web.serve(_assistant(ctx), host, port)
+    serve(_assistant(ctx), host, port)
 
 
 def main() -> None:

@@ -28,7 +28,10 @@ from assistant.conversation import (
     parse_cite,
     safe_url,
 )
-from assistant.reader import (
+from assistant.retrieval import Passage
+from assistant.store import ArticleInfo
+from assistant.uploads import add_with_progress, human_size, stage_uploads
+from assistant.web.views import (
     CORPUS_ROWS,
     article_html,
     corpus_choices,
@@ -38,9 +41,6 @@ from assistant.reader import (
     ingest_html,
     passages_html,
 )
-from assistant.retrieval import Passage
-from assistant.store import ArticleInfo
-from assistant.uploads import add_with_progress, human_size, stage_uploads
 
 MD = MarkdownIt("commonmark")
 TAG = re.compile(r"<[^>]*>")
