@@ -480,9 +480,7 @@ def ui(
 
     Beyond this machine (e.g. --host 0.0.0.0) it needs a login, or --no-auth.
     """
-    import importlib.util
-
-    from assistant.settings import PROJECT_DIR, UnsafeServing, web_login
+    from assistant.settings import UnsafeServing, web_login
 
     obj = ctx.ensure_object(dict)
     settings: Settings = obj["settings"]
@@ -499,13 +497,9 @@ def ui(
     except UnsafeServing as e:
         raise click.ClickException(str(e)) from e
 
-    path = PROJECT_DIR / "ui.py"
-    spec = importlib.util.spec_from_file_location("ui", path)
-    if not path.is_file() or spec is None or spec.loader is None:
-        raise click.ClickException(f"{path} not found: the chat window runs from a checkout")
-    web = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(web)
-    web.serve(_assistant(ctx), host, port)
+    from assistant.web.app import serve
+
+    serve(_assistant(ctx), host, port)
 
 
 def main() -> None:

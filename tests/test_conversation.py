@@ -30,7 +30,11 @@ from assistant.conversation import (
     safe_url,
 )
 from assistant.embeddings import ModelEmbedder
-from assistant.reader import (
+from assistant.retrieval import Passage
+from assistant.settings import Settings
+from assistant.store import ArticleInfo
+from assistant.uploads import add_with_progress, human_size, stage_uploads
+from assistant.web.views import (
     CORPUS_ROWS,
     article_html,
     corpus_choices,
@@ -40,10 +44,6 @@ from assistant.reader import (
     ingest_html,
     passages_html,
 )
-from assistant.retrieval import Passage
-from assistant.settings import Settings
-from assistant.store import ArticleInfo
-from assistant.uploads import add_with_progress, human_size, stage_uploads
 
 MD = MarkdownIt("commonmark")
 TAG = re.compile(r"<[^>]*>")

@@ -41,9 +41,9 @@ from assistant.assistant import Assistant, IngestResult
 from assistant.cli import cli
 from assistant.conversation import CiteRef
 from assistant.embeddings import ModelEmbedder
-from assistant.reader import article_html
 from assistant.settings import Settings
 from assistant.uploads import add_with_progress, stage_uploads
+from assistant.web.views import article_html
 
 TESTS = Path(__file__).resolve().parent
 PROJECT = TESTS.parent

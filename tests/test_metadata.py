@@ -40,7 +40,7 @@ from assistant.conversation import (
     turn_markdown,
 )
 from assistant.embeddings import ModelEmbedder
-from assistant.reader import ingest_html
+from assistant.web.views import ingest_html
 from assistant.retrieval import Passage
 from assistant.settings import Settings
 from assistant.uploads import add_uploads, stage_uploads

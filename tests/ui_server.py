@@ -1,11 +1,10 @@
-"""Helpers for the browser tests: load ui.py, serve it in this process, watch outbound sockets."""
+"""Helpers for the browser tests: load the chat window, serve it here, watch outbound sockets."""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import ipaddress
 import socket
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -13,8 +12,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 from typing import Any
-
-from assistant.settings import PROJECT_DIR
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -30,15 +27,8 @@ CHROMIUM_ARGS = [
 
 
 def load_ui() -> ModuleType:
-    """ui.py lives at the top of the repository, outside the package: load it by path."""
-    if "ui" in sys.modules:
-        return sys.modules["ui"]
-    spec = importlib.util.spec_from_file_location("ui", PROJECT_DIR / "ui.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["ui"] = module
-    spec.loader.exec_module(module)
-    return module
+    """The chat window's module (the package's, as `assistant ui` serves it)."""
+    return importlib.import_module("assistant.web.app")
 
 
 def free_port() -> int:

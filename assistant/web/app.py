@@ -1,6 +1,6 @@
-"""The chat window: `build_app(assistant)` builds it, `python ui.py` or `assistant ui` serves it.
+"""The chat window: `build_app(assistant)` builds it, `assistant ui` or `python ui.py` serves it.
 
-Thin by design: the Assistant does the work, `assistant.conversation` and `assistant.reader`
+Thin by design: the Assistant does the work, `assistant.conversation` and `assistant.web.views`
 render it; this file only lays out the page and wires events.
 """
 
@@ -39,7 +39,8 @@ from assistant.conversation import (  # noqa: E402
 )
 from assistant.dates import period  # noqa: E402
 from assistant.generate import mode_line  # noqa: E402
-from assistant.reader import (  # noqa: E402
+from assistant.uploads import add_uploads, human_size, stage_uploads  # noqa: E402
+from assistant.web.views import (  # noqa: E402
     READER_PLACEHOLDER,
     article_html,
     corpus_choices,
@@ -49,7 +50,6 @@ from assistant.reader import (  # noqa: E402
     missing_html,
     passages_html,
 )
-from assistant.uploads import add_uploads, human_size, stage_uploads  # noqa: E402
 
 FILE_TYPES = [".txt", ".md", ".html", ".htm", ".pdf", ".jsonl"]
 STREAM_PAUSE = 0.06  # seconds between streamed blocks, so an answer visibly builds up

@@ -1,0 +1,1 @@
+"""The chat window: the Gradio app, its HTML views, and its CSS and JS as files."""
