@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -50,108 +51,11 @@ from assistant.web.views import (  # noqa: E402
 
 FILE_TYPES = [".txt", ".md", ".html", ".htm", ".pdf", ".jsonl"]
 STREAM_PAUSE = 0.06  # seconds between streamed blocks, so an answer visibly builds up
-CSS = """
-#header h2 { margin: 0 0 2px 0; }
-#header p { margin: 0; color: var(--body-text-color-subdued); }
-#reader-column { position: sticky; top: 12px; align-self: flex-start; }
-#chat strong, #chat b { font-weight: 600; }  /* the bundled font has 400 and 600 only */
-#chat blockquote { border-left: 3px solid var(--color-accent); margin: 0.4em 0;
-  padding: 0.1em 0.8em; }
-#chat .message-content a { color: var(--link-text-color); text-decoration: none; }
-#chat .message-content a:hover { text-decoration: underline; }
-#chat blockquote a[href^="#cite-"] { font-weight: 600; }
-#chat .sources { margin-top: 0.8em; font-size: 0.92em; }
-#chat .sources-head { font-size: 0.78em; text-transform: uppercase; letter-spacing: 0.06em;
-  font-weight: 600; color: var(--body-text-color-subdued); margin-bottom: 2px; }
-#chat .source { margin: 2px 0; }
-#chat .source .details { white-space: nowrap; }
-.searched-for { font-size: 0.82em; color: var(--body-text-color-subdued); margin-top: 0.6em;
-  border-top: 1px dashed var(--border-color-primary); padding-top: 0.35em; }
-#remove-row { align-items: flex-end; }
-#remove-row > button { margin-bottom: 4px; }
-.muted { color: var(--body-text-color-subdued); font-size: 0.9em; }
-.reader, .reader-empty { border: 1px solid var(--border-color-primary); border-radius: 10px;
-  padding: 14px 18px; background: var(--block-background-fill); }
-.reader-empty { color: var(--body-text-color-subdued); border-style: dashed; }
-.reader .reader-empty { border: none; padding: 0; }
-.cite-sample { color: var(--color-accent); font-weight: 600; }
-.reader-label { font-size: 0.75em; text-transform: uppercase; letter-spacing: 0.06em;
-  color: var(--color-accent); font-weight: 600; }
-.reader-title { font-family: Georgia, "Times New Roman", serif; font-size: 1.45em;
-  line-height: 1.25; margin: 6px 0 4px 0; }
-.reader-meta { font-size: 0.88em; color: var(--body-text-color-subdued); margin-bottom: 10px; }
-.reader-text { position: relative; white-space: pre-wrap; overflow-wrap: anywhere;
-  font-family: Georgia, "Times New Roman", serif; font-size: 1.02em; line-height: 1.6;
-  max-height: 62vh; overflow-y: auto; padding-right: 8px;
-  border-top: 1px solid var(--border-color-primary); padding-top: 10px; }
-.reader-text mark.cited { background: #fde68a; color: inherit; padding: 1px 2px;
-  border-radius: 3px; box-shadow: 0 0 0 2px #fde68a; }
-.dark .reader-text mark.cited { background: #854d0e; box-shadow: 0 0 0 2px #854d0e; color: #fff; }
-.reader-id { font-size: 0.75em; color: var(--body-text-color-subdued); margin-top: 8px; }
-table.corpus, table.ingest { width: 100%; border-collapse: collapse; font-size: 0.92em;
-  border: none; }
-table.corpus tr, table.ingest tr { border: none; }
-#corpus a, #search-results a, #reader a { padding: 0; }
-table.corpus th, table.ingest th, table.corpus td, table.ingest td { border: none;
-  border-bottom: 1px solid var(--border-color-primary); padding: 6px 8px; text-align: left;
-  vertical-align: top; background: none; }
-table.corpus th, table.ingest th { border-bottom-width: 2px; font-weight: 600; }
-table.corpus .num { text-align: right; }
-table.corpus .date { white-space: nowrap; }
-table.corpus a { text-decoration: none; font-weight: 600; }
-table.corpus a:hover { text-decoration: underline; }
-table.corpus .id { font-family: var(--font-mono); font-size: 0.8em;
-  color: var(--body-text-color-subdued); }
-.ingest-summary { font-weight: 600; }
-.status { border-radius: 999px; padding: 1px 9px; font-size: 0.85em; font-weight: 600; }
-.status-added { background: #dcfce7; color: #166534; }
-.status-replaced { background: #dbeafe; color: #1e40af; }
-.status-unchanged { background: #f1f5f9; color: #475569; }
-.status-failed { background: #fee2e2; color: #991b1b; }
-ol.passages { list-style: none; padding: 0; margin: 0; }
-li.passage { border: 1px solid var(--border-color-primary); border-radius: 8px;
-  padding: 10px 14px; margin-bottom: 10px; }
-.passage-head .rank { font-weight: 700; color: var(--color-accent); margin-right: 4px; }
-.passage-title { font-weight: 600; text-decoration: none; }
-.passage-title:hover { text-decoration: underline; }
-.passage-scores { font-family: var(--font-mono); font-size: 0.8em;
-  color: var(--body-text-color-subdued); margin: 2px 0 6px 0; }
-.passage-text { white-space: pre-wrap; font-size: 0.93em; line-height: 1.5; }
-"""
 
-# Clicks on any citation link in the page (chat, search, corpus) open the reader panel; after an
-# update the highlighted quote is scrolled into the middle of the article text. "edit" after a
-# "Searched for" line puts that query in the question box, to correct it and ask again.
-READER_JS = """
-const open = (event) => {
-  const wanted = 'a[href^="#cite-"], a[href="#edit-query"]';
-  const link = event.target.closest && event.target.closest(wanted);
-  if (!link) return;
-  event.preventDefault();
-  event.stopPropagation();
-  if (link.getAttribute('href') === '#edit-query') {
-    const query = link.closest('.searched-for').querySelector('.query').textContent;
-    const box = document.querySelector('#question textarea');
-    box.value = query;
-    box.dispatchEvent(new Event('input', {bubbles: true}));
-    box.focus();
-    return;
-  }
-  trigger('click', {cite: link.getAttribute('href')});
-};
-if (window.__assistantReaderClick) {
-  document.removeEventListener('click', window.__assistantReaderClick, true);
-}
-window.__assistantReaderClick = open;
-document.addEventListener('click', open, true);
-watch('value', () => {
-  const box = element.querySelector('.reader-text');
-  const mark = element.querySelector('mark.cited');
-  if (!box) return;
-  box.scrollTop = mark ? Math.max(0, mark.offsetTop - box.clientHeight / 3) : 0;
-  if (window.innerWidth < 900) element.scrollIntoView({behavior: 'smooth'});
-});
-"""
+
+def static_text(name: str) -> str:
+    """A file of the chat window's static/ folder (CSS, JS), read from the installed package."""
+    return files("assistant.web").joinpath("static", name).read_text(encoding="utf-8")
 
 
 def _messages(turns: list[Turn]) -> list[dict[str, str]]:
@@ -409,7 +313,9 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                         removed = gr.Markdown(elem_id="remove-result")
                         corpus = gr.HTML(elem_id="corpus")
             with gr.Column(scale=2, min_width=360, elem_id="reader-column"):
-                reader = gr.HTML(READER_PLACEHOLDER, elem_id="reader", js_on_load=READER_JS)
+                reader = gr.HTML(
+                    READER_PLACEHOLDER, elem_id="reader", js_on_load=static_text("reader.js")
+                )
 
         shown = [corpus, choice, title]
         listed = [*shown, corpus_find]
@@ -497,7 +403,7 @@ def launch(
         auth=auth,
         max_file_size=settings.max_upload_bytes,
         theme=gr.themes.Default(primary_hue="blue", neutral_hue="slate"),
-        css=CSS,
+        css=static_text("app.css"),
         footer_links=["settings"],
         **kwargs,
     )
