@@ -63,4 +63,4 @@ bench-load: install
 	$(PY) bench/load.py $(LOAD_ARGS)
 
 clean:
-	rm -rf $(VENV) data
+	rm -rf $(VENV)

@@ -18,7 +18,7 @@ import click
 from assistant.answer import Answer
 from assistant.conversation import period_note
 from assistant.dates import DateRange, parse_day
-from assistant.settings import Settings, go_offline
+from assistant.settings import DEFAULT_DATA_DIR, Settings, go_offline
 from assistant.store import StoreError
 
 
@@ -79,7 +79,7 @@ def _assistant(ctx: click.Context) -> Any:
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
     envvar="ASSISTANT_DATA_DIR",
-    help="Where the store lives (default: ./data).",
+    help=f"Where the store lives (default: {DEFAULT_DATA_DIR}, or ASSISTANT_DATA_DIR).",
 )
 @click.option(
     "--chroma-url",

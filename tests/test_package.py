@@ -86,3 +86,19 @@ def test_installed_package_serves_the_chat_window(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def test_the_store_defaults_to_the_platform_data_folder(tmp_path: Path) -> None:
+    """With no setting, the store goes to the platform's folder for app data, not the cwd."""
+    env = {k: v for k, v in os.environ.items() if k != "ASSISTANT_DATA_DIR"}
+    xdg = tmp_path / "xdg"
+    env |= {**OFFLINE_ENV, "XDG_DATA_HOME": str(xdg), "PYTHONPATH": str(PROJECT_DIR)}
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    command = [sys.executable, "-m", "assistant.cli"]
+    run([*command, "list"], cwd=elsewhere, env=env)
+    assert (xdg / "news-assistant" / "articles.sqlite3").is_file()
+    assert not any(elsewhere.iterdir()), "the store was written to the current folder"
+    # Help lines wrap anywhere in a long path: compare without white space.
+    usage = "".join(run([*command, "--help"], cwd=elsewhere, env=env).split())
+    assert f"(default:{xdg / 'news-assistant'},orASSISTANT_DATA_DIR)" in usage

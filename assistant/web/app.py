@@ -18,7 +18,7 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
-from assistant.settings import Settings, go_offline
+from assistant.settings import DEFAULT_DATA_DIR, Settings, go_offline
 
 go_offline()  # before gradio is imported: no analytics, no version check, no hub telemetry
 
@@ -423,7 +423,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Serve the news assistant's chat window.")
     parser.add_argument("--host", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default: 7860)")
-    parser.add_argument("--data-dir", type=Path, help="where the store lives (default: ./data)")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help=f"where the store lives (default: {DEFAULT_DATA_DIR}, or ASSISTANT_DATA_DIR)",
+    )
     args = parser.parse_args(argv)
     settings = Settings(**({"data_dir": args.data_dir} if args.data_dir else {}))
     assistant = Assistant(settings)
