@@ -9,7 +9,7 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
-from assistant.articles import Article
+from assistant.articles import Article, source_and_date
 from assistant.chunking import sentence_spans
 from assistant.cues import facts, new_candidates
 from assistant.dates import DateRange, long_day
@@ -132,14 +132,11 @@ def verify(citation: Citation, article: Article) -> None:
 
 def source_line(c: Citation) -> str:
     """`[n] Title — Source, date <url>` for the sources list."""
-    details = ", ".join(x for x in (c.source, (c.published or "")[:10]) if x)
+    details = source_and_date(c.source, c.published)
     line = f"[{c.n}] {c.title}" + (f" — {details}" if details else "")
     line += f" <{c.url}>" if c.url else ""
     if c.also_in:
-        others = [
-            " ".join(x for x in (o.source or o.title, (o.published or "")[:10]) if x)
-            for o in c.also_in
-        ]
+        others = [source_and_date(o.source, o.published) or o.title for o in c.also_in]
         line += f" (also in: {'; '.join(others)})"
     return line
 

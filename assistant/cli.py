@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from assistant.answer import Answer
+from assistant.articles import date_of
 from assistant.conversation import period_note
 from assistant.dates import DateRange, parse_day
 from assistant.settings import DEFAULT_DATA_DIR, Settings, go_offline
@@ -354,7 +355,7 @@ def list_(ctx: click.Context, as_json: bool) -> None:
         if as_json:
             click.echo(json.dumps(asdict(info), ensure_ascii=False))
         else:
-            date = (info.published or "")[:10]
+            date = date_of(info.published)
             line = f"{info.id}  {date:10}  {info.source or '':18.18}  {info.title}"
             click.echo(terminal_safe(line))
 

@@ -13,6 +13,7 @@ from html import escape
 from urllib.parse import quote, unquote, urlsplit
 
 from assistant.answer import ABSTAIN_TEXT, NO_ARTICLES_TEXT, Answer, Citation
+from assistant.articles import source_and_date
 from assistant.retrieval import Passage
 
 CITE_PREFIX = "#cite-"
@@ -87,14 +88,6 @@ def parse_cite(ref: str) -> CiteRef | None:
     return CiteRef(n, unquote(parts[3]), start, end)
 
 
-def date_of(published: str | None) -> str:
-    return (published or "")[:10]
-
-
-def _details(source: str | None, published: str | None) -> str:
-    return ", ".join(x for x in (source, date_of(published)) if x)
-
-
 def closest_passages(passages: Sequence[Passage], n: int = 3) -> list[Passage]:
     """The best passage of each of the first `n` articles, in rank order."""
     best: dict[str, Passage] = {}
@@ -143,7 +136,7 @@ def source_html(c: Citation) -> str:
     """`[n] Title — Outlet, date · original ↗`; the title opens the article in the reader."""
     href = escape(cite_href(c.n, c.article_id, c.start, c.end))
     line = f'[{c.n}] <a href="{href}">{escape(c.title)}</a>'
-    details = _details(c.source, c.published)
+    details = source_and_date(c.source, c.published)
     if details:
         line += f' — <span class="details">{escape(details)}</span>'
     url = safe_url(c.url)
@@ -153,7 +146,7 @@ def source_html(c: Citation) -> str:
     if c.also_in:
         outlets = []
         for o in c.also_in:
-            label = escape(_details(o.source, o.published) or o.title)
+            label = escape(source_and_date(o.source, o.published) or o.title)
             o_url = safe_url(o.url)
             outlets.append(
                 f'<a href="{escape(o_url)}" target="_blank" rel="noopener noreferrer">{label}</a>'
@@ -189,7 +182,7 @@ def answer_blocks(answer: Answer) -> list[str]:
             lines = ["The closest articles (click one to read the nearest passage):"]
             for p in closest:
                 link = f"[{md_escape(p.title)}]({cite_href(0, p.article_id, p.start, p.end)})"
-                details = _details(p.source, p.published)
+                details = source_and_date(p.source, p.published)
                 lines.append(f"- {link}" + (f" — {md_escape(details)}" if details else ""))
             blocks.append("\n".join(lines))
         elif answer.date_range and answer.text != ABSTAIN_TEXT:  # its text says why: no articles
@@ -249,7 +242,7 @@ def turn_markdown(turn: Turn) -> str:
         if closest:
             lines += ["", "The closest articles:", ""]
             for p in closest:
-                details = _details(p.source, p.published)
+                details = source_and_date(p.source, p.published)
                 line = f"- {md_escape(p.title)}" + (f" — {md_escape(details)}" if details else "")
                 url = safe_url(p.url)
                 lines.append(line + (f" <{url}>" if url else ""))
@@ -260,7 +253,7 @@ def turn_markdown(turn: Turn) -> str:
             lines += [quote_markdown(c, link=False), ""]
         lines += ["Sources:", ""]
         for s in a.sources:
-            details = _details(s.source, s.published)
+            details = source_and_date(s.source, s.published)
             line = f"- \\[{s.n}\\] {md_escape(s.title)}"
             line += f" — {md_escape(details)}" if details else ""
             url = safe_url(s.url)

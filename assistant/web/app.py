@@ -25,6 +25,7 @@ go_offline()  # before gradio is imported: no analytics, no version check, no hu
 import gradio as gr  # noqa: E402
 
 from assistant.answer import Answer  # noqa: E402
+from assistant.articles import SUPPORTED_SUFFIXES  # noqa: E402
 from assistant.assistant import Assistant, IngestReport  # noqa: E402
 from assistant.conversation import (  # noqa: E402
     Turn,
@@ -49,7 +50,6 @@ from assistant.web.views import (  # noqa: E402
     passages_html,
 )
 
-FILE_TYPES = [".txt", ".md", ".html", ".htm", ".pdf", ".jsonl"]
 STREAM_PAUSE = 0.06  # seconds between streamed blocks, so an answer visibly builds up
 
 
@@ -278,9 +278,9 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                         results = gr.HTML(passages_html("", []), elem_id="search-results")
                     with gr.Tab("Add articles", id="add"):
                         files = gr.File(
-                            label=f"Files: {' '.join(FILE_TYPES)} · up to {limit} each",
+                            label=f"Files: {' '.join(SUPPORTED_SUFFIXES)} · up to {limit} each",
                             file_count="multiple",
-                            file_types=FILE_TYPES,
+                            file_types=list(SUPPORTED_SUFFIXES),
                             elem_id="upload",
                         )
                         add = gr.Button("Add files", variant="primary", elem_id="add-files")

@@ -11,9 +11,9 @@ from html import escape
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from assistant.articles import Article
+from assistant.articles import Article, date_of, source_and_date
 from assistant.assistant import IngestReport
-from assistant.conversation import CiteRef, cite_href, date_of, safe_url
+from assistant.conversation import CiteRef, cite_href, safe_url
 from assistant.retrieval import Passage
 from assistant.store import ArticleInfo
 
@@ -104,7 +104,7 @@ def passages_html(query: str, passages: Sequence[Passage]) -> str:
     items = []
     for rank, p in enumerate(passages, 1):
         href = cite_href(0, p.article_id, p.start, p.end)
-        meta = _meta(escape(p.source or ""), escape(date_of(p.published)))
+        meta = escape(source_and_date(p.source, p.published))
         items.append(
             '<li class="passage">'
             f'<div class="passage-head"><span class="rank">#{rank}</span> '
