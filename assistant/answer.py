@@ -141,11 +141,22 @@ def source_line(c: Citation) -> str:
     return line
 
 
+_OPENING_MARKS = "\"“‘'«„‚‹"
+_CLOSING_MARKS = "\"”’'»“‘›"
+
+
+def is_quotation(text: str) -> bool:
+    """Whether the text is itself a quotation (opens and closes with quote marks): shown as it
+    is, not inside a second pair."""
+    text = text.strip()
+    return len(text) > 1 and text[0] in _OPENING_MARKS and text[-1] in _CLOSING_MARKS
+
+
 def render(
     citations: Sequence[Citation], sources: Sequence[Citation], notice: str | None = None
 ) -> str:
     """The answer text: each quote followed by its citation, then the sources."""
-    quotes = [f"“{c.quote}” [{c.n}]" for c in citations]
+    quotes = [f"{c.quote if is_quotation(c.quote) else f'“{c.quote}”'} [{c.n}]" for c in citations]
     text = "\n\n".join(quotes) + "\n\nSources:\n" + "\n".join(source_line(s) for s in sources)
     return f"{notice}\n\n{text}" if notice else text
 
