@@ -291,8 +291,16 @@ def test_upload_ask_then_remove(app: Page, served: Served, tmp_path: Path) -> No
     page.locator("#remove-choice input").click()
     expect(page.get_by_role("option")).to_have_count(1)
     page.get_by_role("option", name=re.compile("Gull Point lighthouse")).click()
-    # Removed, it is gone from the list and from the store, and the list shows all again.
+    # Removing asks first; Cancel keeps the article.
     page.locator("#remove").click()
+    expect(page.locator("#remove-question")).to_contain_text("Remove “Gull Point lighthouse")
+    page.locator("#remove-no").click()
+    expect(page.locator("#remove-result")).to_have_text("Nothing was removed.")
+    expect(page.locator("#remove-confirm")).to_be_hidden()
+    expect(corpus).to_contain_text("Gull Point lighthouse")
+    # Confirmed, it is gone from the list and from the store, and the list shows all again.
+    page.locator("#remove").click()
+    page.locator("#remove-yes").click()
     expect(page.locator("#remove-result")).to_contain_text("Removed “Gull Point lighthouse")
     expect(corpus).not_to_contain_text("Gull Point lighthouse")
     expect(corpus.locator("tbody tr")).to_have_count(len(served.assistant.list_articles()))

@@ -31,10 +31,11 @@ from assistant.conversation import (  # noqa: E402
     Turn,
     answer_markdown,
     answer_stream,
-    conversation_markdown,
     export_name,
     md_escape,
     parse_cite,
+    records_markdown,
+    turn_markdown,
 )
 from assistant.dates import period  # noqa: E402
 from assistant.generate import mode_line  # noqa: E402
@@ -48,6 +49,7 @@ from assistant.web.views import (  # noqa: E402
     ingest_html,
     missing_html,
     passages_html,
+    plural,
 )
 
 STREAM_PAUSE = 0.06  # seconds between streamed blocks, so an answer visibly builds up
@@ -58,12 +60,27 @@ def static_text(name: str) -> str:
     return files("assistant.web").joinpath("static", name).read_text(encoding="utf-8")
 
 
-def _messages(turns: list[Turn]) -> list[dict[str, str]]:
-    messages = []
-    for t in turns:
-        messages.append({"role": "user", "content": md_escape(t.question)})
-        messages.append({"role": "assistant", "content": answer_markdown(t.answer)})
-    return messages
+# The conversation as plain JSON (the chat's messages, the questions asked, each turn's part of
+# the downloadable record), so the browser can keep it across a page reload.
+Conversation = dict[str, list[Any]]
+
+
+def empty_conversation() -> Conversation:
+    return {"messages": [], "questions": [], "records": []}
+
+
+def _restored(saved: Any) -> Conversation:
+    """The conversation the browser kept, or an empty one if it is not of the expected shape."""
+    try:
+        messages = [{"role": m["role"], "content": m["content"]} for m in saved["messages"]]
+        questions, records = list(saved["questions"]), list(saved["records"])
+    except (TypeError, KeyError):
+        return empty_conversation()
+    texts = [m["content"] for m in messages] + questions + records
+    roles = all(m["role"] in ("user", "assistant") for m in messages)
+    if not roles or not all(isinstance(t, str) for t in texts):
+        return empty_conversation()
+    return {"messages": messages, "questions": questions, "records": records}
 
 
 def build_app(assistant: Assistant) -> gr.Blocks:
@@ -77,7 +94,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         mode = "Answers are the articles' own words, quoted exactly and cited"
         if assistant.llm is not None:
             mode = mode_line(settings, assistant.llm)
-        return f"## News assistant\n{mode} · **{n:,} articles**"
+        return f"## News assistant\n{mode} · **{plural(n, 'article')}**"
 
     def listing(words: str) -> tuple[str, Any, str]:
         """The corpus table and the remove choices for the words in Find, and the header."""
@@ -96,20 +113,20 @@ def build_app(assistant: Assistant) -> gr.Blocks:
     # --- chat ------------------------------------------------------------------------------
 
     def respond(
-        question: str, turns: list[Turn], since: str, until: str, request: gr.Request
+        question: str, chat: Conversation, since: str, until: str, request: gr.Request
     ) -> Iterator[tuple[Any, ...]]:
         question = (question or "").strip()
         if not question:
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
-        messages = _messages(turns) + [{"role": "user", "content": md_escape(question)}]
+        messages = [*chat["messages"], {"role": "user", "content": md_escape(question)}]
         pending = {"role": "assistant", "content": "*Searching the articles…*"}
         yield [*messages, pending], "", gr.skip(), gr.skip()
         try:
             when = period(since, until)
             answer, draft, shown = None, "", time.monotonic()
             for item in assistant.stream(
-                question, history=[t.question for t in turns], since=when.since, until=when.until
+                question, history=chat["questions"], since=when.since, until=when.until
             ):
                 if isinstance(item, Answer):
                     answer = item
@@ -133,21 +150,34 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                 gr.skip(),
             )
             time.sleep(STREAM_PAUSE)
-        turns = [*turns, Turn(question, answer)]
-        yield gr.skip(), gr.skip(), turns, gr.update(value=export(turns, request), interactive=True)
+        chat = {
+            "messages": [*messages, {"role": "assistant", "content": answer_markdown(answer)}],
+            "questions": [*chat["questions"], question],
+            "records": [*chat["records"], turn_markdown(Turn(question, answer))],
+        }
+        yield gr.skip(), gr.skip(), chat, gr.update(value=export(chat, request), interactive=True)
 
-    def export(turns: list[Turn], request: gr.Request) -> str:
+    def export(chat: Conversation, request: gr.Request) -> str:
         """The conversation as a Markdown file: one per browser session, rewritten each answer."""
         folder = exports_dir / re.sub(r"\W", "", str(request.session_hash or "anonymous"))
         folder.mkdir(exist_ok=True)
         for old in folder.glob("*.md"):
             old.unlink()
         path = folder / export_name()
-        path.write_text(conversation_markdown(turns), encoding="utf-8")
+        path.write_text(records_markdown(chat["records"]), encoding="utf-8")
         return str(path)
 
-    def new_conversation() -> tuple[list[Any], list[Turn], Any, str]:
-        return [], [], gr.update(value=None, interactive=False), READER_PLACEHOLDER
+    def new_conversation() -> tuple[Any, ...]:
+        empty = empty_conversation()
+        return [], empty, empty, gr.update(value=None, interactive=False), READER_PLACEHOLDER
+
+    def restore(saved: Any, request: gr.Request) -> tuple[Any, ...]:
+        """After a page reload: the conversation the browser kept."""
+        chat = _restored(saved)
+        if not chat["messages"]:
+            return gr.skip(), gr.skip(), gr.skip()
+        download = gr.update(value=export(chat, request), interactive=bool(chat["records"]))
+        return chat["messages"], chat, download
 
     def open_citation(evt: gr.EventData) -> str:
         ref = parse_cite(str(getattr(evt, "cite", "") or ""))
@@ -155,6 +185,9 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         if ref is None or article is None:
             return missing_html(ref)
         return article_html(article, ref, nonce=next(opened))
+
+    def opened_page(saved: Any, request: gr.Request) -> tuple[Any, ...]:
+        return *refresh(), *restore(saved, request)
 
     # --- search ----------------------------------------------------------------------------
 
@@ -189,6 +222,20 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         cleared = "" if done else gr.skip()
         return ingest_html(report), cleared, cleared, cleared, *refresh()
 
+    def confirm_removal(article_id: str | None) -> tuple[Any, str, str]:
+        """Removing is asked twice: the question and its buttons show before anything goes."""
+        article = assistant.get(article_id) if article_id else None
+        if article is None:
+            return gr.update(visible=False), "", "Choose an article to remove first."
+        question = (
+            f"Remove “{md_escape(article.title)}” ({md_escape(article.id)}) from the collection? "
+            "Answers will no longer quote it."
+        )
+        return gr.update(visible=True), question, ""
+
+    def keep_article() -> tuple[Any, str]:
+        return gr.update(visible=False), "Nothing was removed."
+
     def remove(article_id: str | None) -> tuple[Any, ...]:
         if not article_id:
             return "Choose an article to remove first.", *refresh()
@@ -207,7 +254,9 @@ def build_app(assistant: Assistant) -> gr.Blocks:
     with gr.Blocks(
         title="News assistant", analytics_enabled=False, delete_cache=(3600, 24 * 3600)
     ) as app:
-        turns = gr.State([])
+        conversation = gr.State(empty_conversation())
+        # Kept in the browser's localStorage (encrypted with a key of this server's run).
+        saved = gr.BrowserState(empty_conversation(), storage_key="news-assistant-conversation")
         title = gr.Markdown(elem_id="header")
         with gr.Row(equal_height=False, elem_id="main"):
             with gr.Column(scale=3, min_width=420):
@@ -310,6 +359,12 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                             drop = gr.Button(
                                 "Remove", variant="stop", scale=1, min_width=120, elem_id="remove"
                             )
+                        with gr.Row(visible=False, elem_id="remove-confirm") as confirm_row:
+                            confirm_question = gr.Markdown(elem_id="remove-question")
+                            confirm = gr.Button(
+                                "Yes, remove it", variant="stop", size="sm", elem_id="remove-yes"
+                            )
+                            cancel = gr.Button("Cancel", size="sm", elem_id="remove-no")
                         removed = gr.Markdown(elem_id="remove-result")
                         corpus = gr.HTML(elem_id="corpus")
             with gr.Column(scale=2, min_width=360, elem_id="reader-column"):
@@ -321,14 +376,17 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         listed = [*shown, corpus_find]
         chat_io: dict[str, Any] = dict(
             fn=respond,
-            inputs=[question, turns, since, until],
-            outputs=[chatbot, question, turns, download],
+            inputs=[question, conversation, since, until],
+            outputs=[chatbot, question, conversation, download],
             show_progress="minimal",
             show_progress_on=[chatbot],
         )
-        question.submit(**chat_io, api_name="ask")
-        ask.click(**chat_io, api_visibility="private")
-        fresh = [chatbot, turns, download, reader]
+        keep: dict[str, Any] = dict(
+            fn=lambda chat: chat, inputs=conversation, outputs=saved, api_visibility="private"
+        )
+        question.submit(**chat_io, api_name="ask").then(**keep)
+        ask.click(**chat_io, api_visibility="private").then(**keep)
+        fresh = [chatbot, conversation, saved, download, reader]
         new.click(new_conversation, None, fresh, api_visibility="private")
         # The chat's own trash button empties the chat: forget the conversation with it.
         chatbot.clear(new_conversation, None, fresh, api_visibility="private")
@@ -352,7 +410,14 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             api_name="add_text",
             **corpus_write,
         )
-        drop.click(remove, choice, [removed, *listed], api_name="remove", **corpus_write)
+        asking = [confirm_row, confirm_question, removed]
+        drop.click(confirm_removal, choice, asking, api_visibility="private")
+        cancel.click(keep_article, None, [confirm_row, removed], api_visibility="private")
+        confirm.click(
+            lambda: gr.update(visible=False), None, confirm_row, api_visibility="private"
+        ).then(remove, choice, [removed, *listed], api_name="remove", **corpus_write)
+        # Choosing another article withdraws the question about the last one.
+        choice.input(lambda: gr.update(visible=False), None, confirm_row, api_visibility="private")
         corpus_tab.select(listing, corpus_find, shown, api_visibility="private")
         corpus_find.change(
             listing,
@@ -362,7 +427,12 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             trigger_mode="always_last",
             show_progress="hidden",
         )
-        app.load(refresh, None, listed, api_visibility="private")
+        app.load(
+            opened_page,
+            saved,
+            [*listed, chatbot, conversation, download],
+            api_visibility="private",
+        )
     return app
 
 
@@ -402,7 +472,18 @@ def launch(
         share=False,
         auth=auth,
         max_file_size=settings.max_upload_bytes,
-        theme=gr.themes.Default(primary_hue="blue", neutral_hue="slate"),
+        # The bundled Source Sans Pro has a full regular and bold face but a semibold one with few
+        # glyphs; offering 400 and 700 only renders every bold text (600 included) in the bold.
+        theme=gr.themes.Default(
+            primary_hue="blue",
+            neutral_hue="slate",
+            font=(
+                gr.themes.LocalFont("Source Sans Pro", weights=(400, 700)),
+                "ui-sans-serif",
+                "system-ui",
+                "sans-serif",
+            ),
+        ),
         css=static_text("app.css"),
         footer_links=["settings"],
         **kwargs,

@@ -25,6 +25,11 @@ READER_PLACEHOLDER = (
 )
 
 
+def plural(n: int, word: str) -> str:
+    """`1 article`, `2 articles`, `1,234 articles`."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
 def highlight(text: str, start: int, end: int) -> str:
     """The text, escaped, with `text[start:end]` in a `<mark>` (no mark for an empty span)."""
     if not (0 <= start < end <= len(text)):
@@ -69,6 +74,7 @@ def article_html(article: Article, ref: CiteRef, nonce: int = 0) -> str:
     )
     return (
         f'<div class="reader" data-nonce="{nonce}">'
+        '<a class="back-to-chat" href="#back-to-chat">↑ Back to the chat</a>'
         f'<div class="reader-label">{label}</div>'
         f'<h2 class="reader-title">{escape(article.title)}</h2>'
         + f'<div class="reader-meta">{meta or "No outlet or date recorded"}</div>'
@@ -114,7 +120,7 @@ def passages_html(query: str, passages: Sequence[Passage]) -> str:
             f'<div class="passage-text">{escape(p.text)}</div></li>'
         )
     return (
-        f'<p class="muted">{len(passages)} passages for “{escape(query)}”, best first. '
+        f'<p class="muted">{plural(len(passages), "passage")} for “{escape(query)}”, best first. '
         "Fused = reciprocal-rank fusion of meaning (cosine similarity) and keywords (BM25); "
         "click a title to read the passage in its article.</p>"
         f'<ol class="passages">{"".join(items)}</ol>'
@@ -169,7 +175,8 @@ def corpus_html(articles: Sequence[ArticleInfo], total: int | None = None, words
         )
     return note + (
         '<table class="corpus"><thead><tr><th>Title</th><th>Outlet</th><th>Date</th>'
-        f'<th class="num">Chunks</th><th>Id</th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
+        '<th class="num">Chunks</th><th class="id">Id</th></tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
     )
 
 

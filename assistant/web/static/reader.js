@@ -3,11 +3,15 @@
 // update the highlighted quote is scrolled into the middle of the article text. "edit" after a
 // "Searched for" line puts that query in the question box, to correct it and ask again.
 const open = (event) => {
-  const wanted = 'a[href^="#cite-"], a[href="#edit-query"]';
+  const wanted = 'a[href^="#cite-"], a[href="#edit-query"], a[href="#back-to-chat"]';
   const link = event.target.closest && event.target.closest(wanted);
   if (!link) return;
   event.preventDefault();
   event.stopPropagation();
+  if (link.getAttribute('href') === '#back-to-chat') {
+    document.querySelector('#main').scrollIntoView({behavior: 'smooth'});
+    return;
+  }
   if (link.getAttribute('href') === '#edit-query') {
     const query = link.closest('.searched-for').querySelector('.query').textContent;
     const box = document.querySelector('#question textarea');
