@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
-from ui_server import CHROMIUM, CHROMIUM_ARGS, free_port, load_ui, outbound_watch, wait_until_up
+from ui_server import CHROMIUM, CHROMIUM_ARGS, load_ui, serving
 
 from assistant.assistant import Assistant, standalone_query
 from assistant.conversation import md_escape
@@ -63,22 +63,15 @@ def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]
 @pytest.fixture(scope="module")
 def served(embedder: ModelEmbedder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """The real app on a free port, over the test articles and the sample article."""
-    ui = load_ui()
     settings = Settings(data_dir=tmp_path_factory.mktemp("ui-data"), max_upload_bytes=UPLOAD_LIMIT)
     assistant = Assistant(settings, embedder=embedder)
     report = assistant.add([ARTICLES, SAMPLE])
     assert report.count("failed") == 0, report.failed
-    with outbound_watch() as outbound:
-        app = ui.build_app(assistant)
-        port = free_port()
-        ui.launch(app, settings, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
-        url = f"http://127.0.0.1:{port}/"
-        try:
-            wait_until_up(url)
+    try:
+        with serving(assistant) as (url, outbound):
             yield Served(url, assistant, outbound)
-        finally:
-            app.close()
-            assistant.close()
+    finally:
+        assistant.close()
 
 
 @pytest.fixture
@@ -88,7 +81,7 @@ def app(page: Page, served: Served) -> Iterator[Page]:
     page.context.on("request", lambda request: requests.append(request.url))  # every tab
     page.set_default_timeout(20_000)
     page.goto(served.url)
-    expect(page.locator("#question textarea")).to_be_visible()
+    expect(page.locator("#question textarea")).to_be_visible(timeout=20_000)  # a busy machine
     yield page
     app_origin = urlsplit(served.url).netloc
     outside = [

@@ -117,11 +117,11 @@ def build_app(assistant: Assistant) -> gr.Blocks:
     ) -> Iterator[tuple[Any, ...]]:
         question = (question or "").strip()
         if not question:
-            yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
         messages = [*chat["messages"], {"role": "user", "content": md_escape(question)}]
         pending = {"role": "assistant", "content": "*Searching the articles…*"}
-        yield [*messages, pending], "", gr.skip(), gr.skip()
+        yield [*messages, pending], "", gr.skip(), gr.skip(), gr.skip()
         try:
             when = period(since, until)
             answer, draft, shown = None, "", time.monotonic()
@@ -136,15 +136,16 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                     shown = time.monotonic()
                     text = f"*Draft, being checked against the articles…*\n\n{md_escape(draft)}"
                     message = {"role": "assistant", "content": text}
-                    yield [*messages, message], gr.skip(), gr.skip(), gr.skip()
+                    yield [*messages, message], gr.skip(), gr.skip(), gr.skip(), gr.skip()
             assert answer is not None
         except Exception as e:  # shown in the chat rather than as a stack trace
             failed = {"role": "assistant", "content": f"**Could not answer:** {md_escape(str(e))}"}
-            yield [*messages, failed], gr.skip(), gr.skip(), gr.skip()
+            yield [*messages, failed], gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
         for partial in answer_stream(answer):
             yield (
                 [*messages, {"role": "assistant", "content": partial}],
+                gr.skip(),
                 gr.skip(),
                 gr.skip(),
                 gr.skip(),
@@ -155,7 +156,8 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             "questions": [*chat["questions"], question],
             "records": [*chat["records"], turn_markdown(Turn(question, answer))],
         }
-        yield gr.skip(), gr.skip(), chat, gr.update(value=export(chat, request), interactive=True)
+        download = gr.update(value=export(chat, request), interactive=True)
+        yield gr.skip(), gr.skip(), chat, download, chat  # the last: kept in the browser
 
     def export(chat: Conversation, request: gr.Request) -> str:
         """The conversation as a Markdown file: one per browser session, rewritten each answer."""
@@ -377,15 +379,12 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         chat_io: dict[str, Any] = dict(
             fn=respond,
             inputs=[question, conversation, since, until],
-            outputs=[chatbot, question, conversation, download],
+            outputs=[chatbot, question, conversation, download, saved],
             show_progress="minimal",
             show_progress_on=[chatbot],
         )
-        keep: dict[str, Any] = dict(
-            fn=lambda chat: chat, inputs=conversation, outputs=saved, api_visibility="private"
-        )
-        question.submit(**chat_io, api_name="ask").then(**keep)
-        ask.click(**chat_io, api_visibility="private").then(**keep)
+        question.submit(**chat_io, api_name="ask")
+        ask.click(**chat_io, api_visibility="private")
         fresh = [chatbot, conversation, saved, download, reader]
         new.click(new_conversation, None, fresh, api_visibility="private")
         # The chat's own trash button empties the chat: forget the conversation with it.
