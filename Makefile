@@ -68,4 +68,4 @@ train: install
 	$(PY) train/reader.py $(TRAIN_ARGS)
 
 clean:
-	rm -rf $(VENV) data
+	rm -rf $(VENV)

@@ -9,7 +9,7 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
-from assistant.articles import Article, one_line, safe_url
+from assistant.articles import Article, one_line, safe_url, source_and_date
 from assistant.chunking import sentence_spans
 from assistant.cues import facts, new_candidates
 from assistant.dates import DateRange, long_day, published_day
@@ -158,24 +158,32 @@ def source_line(c: Citation) -> str:
 
     Plain text (the terminal's and the JSON's); where it is shown as Markdown it is escaped.
     """
-    details = ", ".join(one_line(x) for x in (c.source, (c.published or "")[:10]) if x)
+    details = one_line(source_and_date(c.source, c.published))
     line = f"[{c.n}] {one_line(c.title)}" + (f" — {details}" if details else "")
     url = safe_url(c.url)
     line += f" <{url}>" if url else ""
     if c.also_in:
-        others = [
-            one_line(" ".join(x for x in (o.source or o.title, (o.published or "")[:10]) if x))
-            for o in c.also_in
-        ]
+        others = [one_line(source_and_date(o.source, o.published) or o.title) for o in c.also_in]
         line += f" (also in: {'; '.join(others)})"
     return line
+
+
+_OPENING_MARKS = "\"“‘'«„‚‹"
+_CLOSING_MARKS = "\"”’'»“‘›"
+
+
+def is_quotation(text: str) -> bool:
+    """Whether the text is itself a quotation (opens and closes with quote marks): shown as it
+    is, not inside a second pair."""
+    text = text.strip()
+    return len(text) > 1 and text[0] in _OPENING_MARKS and text[-1] in _CLOSING_MARKS
 
 
 def render(
     citations: Sequence[Citation], sources: Sequence[Citation], notice: str | None = None
 ) -> str:
     """The answer text: each quote followed by its citation, then the sources."""
-    quotes = [f"“{c.quote}” [{c.n}]" for c in citations]
+    quotes = [f"{c.quote if is_quotation(c.quote) else f'“{c.quote}”'} [{c.n}]" for c in citations]
     text = "\n\n".join(quotes) + "\n\nSources:\n" + "\n".join(source_line(s) for s in sources)
     return f"{notice}\n\n{text}" if notice else text
 

@@ -98,6 +98,16 @@ class LoadError:
         return f"{self.name}: {self.reason}"
 
 
+def date_of(published: str | None) -> str:
+    """The day of a publication date (`2024-03-01`), or "" when there is none."""
+    return (published or "")[:10]
+
+
+def source_and_date(source: str | None, published: str | None) -> str:
+    """`Outlet, 2024-03-01` for sources lists and headers; an unknown part is left out."""
+    return ", ".join(x for x in (source, date_of(published)) if x)
+
+
 Loaded = tuple[str, Article | LoadError]  # (name for reports: path or path:line, outcome)
 
 

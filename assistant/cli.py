@@ -17,9 +17,10 @@ import click
 from pydantic import SecretStr
 
 from assistant.answer import Answer
+from assistant.articles import date_of
 from assistant.conversation import period_note
 from assistant.dates import DateRange, parse_day
-from assistant.settings import Settings, go_offline
+from assistant.settings import DEFAULT_DATA_DIR, Settings, go_offline
 from assistant.store import StoreError
 
 
@@ -80,7 +81,7 @@ def _assistant(ctx: click.Context) -> Any:
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
     envvar="ASSISTANT_DATA_DIR",
-    help="Where the store lives (default: ./data).",
+    help=f"Where the store lives (default: {DEFAULT_DATA_DIR}, or ASSISTANT_DATA_DIR).",
 )
 @click.option(
     "--chroma-url",
@@ -379,7 +380,7 @@ def list_(ctx: click.Context, as_json: bool) -> None:
         if as_json:
             click.echo(json.dumps(asdict(info), ensure_ascii=False))
         else:
-            date = (info.published or "")[:10]
+            date = date_of(info.published)
             line = f"{info.id}  {date:10}  {info.source or '':18.18}  {info.title}"
             click.echo(terminal_safe(line))
 

@@ -6,22 +6,30 @@ No UI library here: the chat window renders these strings, the tests read them.
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
 from urllib.parse import quote, unquote
 
-from assistant.answer import ABSTAIN_TEXT, NO_ARTICLES_TEXT, Answer, Citation
-from assistant.articles import one_line, safe_url
+from assistant.answer import ABSTAIN_TEXT, NO_ARTICLES_TEXT, Answer, Citation, is_quotation
+from assistant.articles import one_line, safe_url, source_and_date
 from assistant.retrieval import Passage
 
 CITE_PREFIX = "#cite-"
 
-# Characters that start Markdown (or HTML) syntax anywhere in a line; `$` for TeX delimiters.
-_INLINE_SPECIAL = re.compile(r"([\\`*_\[\]<>&|~$])")
-# Markers that mean something only at the start of a line: headings, quotes, lists, rules.
-_LINE_START = re.compile(r"^([#>+=-]|\d+[.)])", re.MULTILINE)
+# Characters that can be Markdown syntax inside a line (`_inline_escape` looks at their neighbours).
+_INLINE = re.compile(r"[\\`*_~\[\]<&]")
+_ENTITY = re.compile(r"#|[A-Za-z0-9]+;")
+_ASCII_PUNCTUATION = frozenset(string.punctuation)
+# What makes a line a heading, quote, list item, setext underline, rule or table delimiter row.
+_LINE_START = re.compile(
+    r"^(?:#{1,6}(?=[ \t]|$)|>|[-+*](?=[ \t]|$)|(?P<number>\d{1,9})[.)](?=[ \t]|$)"
+    r"|=+[ \t]*$|-+[ \t]*$|_[ \t]*_[ \t]*_[_ \t]*$"
+    r"|\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$)",
+    re.MULTILINE,
+)
 _LEADING_SPACE = re.compile(r"^[ \t]+", re.MULTILINE)
 # What a GFM renderer (the chat's) would turn into a link on its own: `https://…`, `www.…` and
 # e-mail addresses. A backslash before the `:`, the `.` or the `@` keeps them text.
@@ -53,15 +61,45 @@ class CiteRef:
     end: int
 
 
-def md_escape(text: str) -> str:
-    """Text that renders as itself in Markdown: no emphasis, links, HTML, lists or TeX."""
+def _inline_escape(m: re.Match[str], link_text: bool = False) -> str:
+    """The character with a backslash if, between these neighbours, Markdown would read it as
+    syntax (the start of the text or its end counts as either, as something may be put there)."""
+    c, i, text = m.group(), m.start(), m.string
+    before = text[i - 1] if i else ""
+    after = text[i + 1] if i + 1 < len(text) else ""
+    if c == "\\":
+        needed = after in ("", "\n") or after in _ASCII_PUNCTUATION
+    elif c in "*~":  # emphasis, strikethrough: not when spaces stand on both sides
+        needed = not (before.isspace() and after.isspace())
+    elif c == "_":  # nor inside a word (snake_case)
+        both_word = before.isalnum() and after.isalnum()
+        needed = not (both_word or (before.isspace() and after.isspace()))
+    elif c == "[":  # brackets make a link only with `](`, `][` or `]:` (a link definition)
+        needed = link_text
+    elif c == "]":
+        needed = link_text or after in ("", "(", "[", ":")
+    elif c == "<":  # an HTML tag, comment or autolink
+        needed = after == "" or after in "/!?" or (after.isascii() and after.isalpha())
+    elif c == "&":  # an entity such as &amp; or &#38;
+        needed = _ENTITY.match(text, i + 1) is not None
+    else:  # a backtick: a code span
+        needed = True
+    return "\\" + c if needed else c
+
+
+def md_escape(text: str, link_text: bool = False) -> str:
+    """Text that renders as itself in Markdown (no emphasis, links, HTML, lists, tables), with a
+    backslash only where Markdown would otherwise read syntax, so a downloaded record reads
+    cleanly. `link_text`: for inside `[...](url)`, where any bracket would end the link."""
     text = _LEADING_SPACE.sub("", text)  # four leading spaces would make a code block
-    text = _INLINE_SPECIAL.sub(r"\\\1", text)
+    text = _INLINE.sub(lambda m: _inline_escape(m, link_text), text)
     text = _AUTOLINK.sub(lambda m: "\\" + m.group(0), text)
 
     def marker(m: re.Match[str]) -> str:
-        s = m.group(1)
-        return s[:-1] + "\\" + s[-1] if s[0].isdigit() else "\\" + s
+        s = m.group()
+        if m.group("number"):
+            return s[:-1] + "\\" + s[-1]
+        return "\\" + s
 
     return _LINE_START.sub(marker, text)
 
@@ -99,14 +137,6 @@ def parse_cite(ref: str) -> CiteRef | None:
     return CiteRef(n, unquote(parts[3]), start, end)
 
 
-def date_of(published: str | None) -> str:
-    return (published or "")[:10]
-
-
-def _details(source: str | None, published: str | None) -> str:
-    return ", ".join(x for x in (source, date_of(published)) if x)
-
-
 def closest_passages(passages: Sequence[Passage], n: int = 3) -> list[Passage]:
     """The best passage of each of the first `n` articles, in rank order."""
     best: dict[str, Passage] = {}
@@ -132,8 +162,10 @@ def period_note(answer: Answer) -> str | None:
 def quote_markdown(c: Citation, link: bool = True) -> str:
     """A quote as a Markdown blockquote followed by its `[n]` citation (a link in the chat)."""
     body = md_escape(c.quote).replace("\n", "\n> ")
+    if not is_quotation(c.quote):
+        body = f"“{body}”"
     mark = f"[\\[{c.n}\\]]({cite_href(c.n, c.article_id, c.start, c.end)})" if link else f"[{c.n}]"
-    return f"> “{body}” {mark}"
+    return f"> {body} {mark}"
 
 
 def written_markdown(answer: Answer, link: bool = True) -> str:
@@ -155,7 +187,7 @@ def source_html(c: Citation) -> str:
     """`[n] Title — Outlet, date · original ↗`; the title opens the article in the reader."""
     href = escape(cite_href(c.n, c.article_id, c.start, c.end))
     line = f'[{c.n}] <a href="{href}">{html_inline(c.title)}</a>'
-    details = _details(c.source, c.published)
+    details = source_and_date(c.source, c.published)
     if details:
         line += f' — <span class="details">{html_inline(details)}</span>'
     url = safe_url(c.url)
@@ -165,7 +197,7 @@ def source_html(c: Citation) -> str:
     if c.also_in:
         outlets = []
         for o in c.also_in:
-            label = html_inline(_details(o.source, o.published) or o.title)
+            label = html_inline(source_and_date(o.source, o.published) or o.title)
             o_url = safe_url(o.url)
             outlets.append(
                 f'<a href="{escape(o_url)}" target="_blank" rel="noopener noreferrer">{label}</a>'
@@ -201,7 +233,7 @@ def answer_blocks(answer: Answer) -> list[str]:
             lines = ["The closest articles (click one to read the nearest passage):"]
             for p in closest:
                 link = f"[{html_inline(p.title)}]({cite_href(0, p.article_id, p.start, p.end)})"
-                details = _details(p.source, p.published)
+                details = source_and_date(p.source, p.published)
                 lines.append(f"- {link}" + (f" — {html_inline(details)}" if details else ""))
             blocks.append("\n".join(lines))
         elif answer.date_range and answer.text != ABSTAIN_TEXT:  # its text says why: no articles
@@ -261,7 +293,7 @@ def turn_markdown(turn: Turn) -> str:
         if closest:
             lines += ["", "The closest articles:", ""]
             for p in closest:
-                details = _details(p.source, p.published)
+                details = source_and_date(p.source, p.published)
                 line = f"- {md_inline(p.title)}" + (f" — {md_inline(details)}" if details else "")
                 url = safe_url(p.url)
                 lines.append(line + (f" <{url}>" if url else ""))
@@ -272,8 +304,8 @@ def turn_markdown(turn: Turn) -> str:
             lines += [quote_markdown(c, link=False), ""]
         lines += ["Sources:", ""]
         for s in a.sources:
-            details = _details(s.source, s.published)
-            line = f"- \\[{s.n}\\] {md_inline(s.title)}"
+            details = source_and_date(s.source, s.published)
+            line = f"- [{s.n}] {md_inline(s.title)}"
             line += f" — {md_inline(details)}" if details else ""
             url = safe_url(s.url)
             line += f" <{url}>" if url else ""
@@ -290,6 +322,11 @@ def turn_markdown(turn: Turn) -> str:
 
 def conversation_markdown(turns: Sequence[Turn], now: datetime | None = None) -> str:
     """The whole conversation as a Markdown document, quotes and sources intact."""
+    return records_markdown([turn_markdown(t) for t in turns], now)
+
+
+def records_markdown(records: Sequence[str], now: datetime | None = None) -> str:
+    """The downloadable document from each turn's `turn_markdown`."""
     when = (now or datetime.now(UTC)).strftime("%Y-%m-%d %H:%M UTC")
     head = [
         "# Conversation with the news assistant",
@@ -297,8 +334,7 @@ def conversation_markdown(turns: Sequence[Turn], now: datetime | None = None) ->
         f"Exported {when}. Every quote is the article's own text; [n] refers to the sources",
         "listed under each answer, with the character offsets of each quote in the article.",
     ]
-    body = [turn_markdown(t) for t in turns]
-    return "\n\n".join(["\n".join(head), *body]) + "\n"
+    return "\n\n".join(["\n".join(head), *records]) + "\n"
 
 
 def export_name(now: datetime | None = None) -> str:

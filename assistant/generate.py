@@ -29,7 +29,7 @@ from assistant.answer import (
     source_line,
     verify,
 )
-from assistant.articles import Article
+from assistant.articles import Article, source_and_date
 from assistant.chunking import sentence_spans
 from assistant.retrieval import Passage
 from assistant.settings import Settings, is_loopback
@@ -200,7 +200,7 @@ def answer_messages(
         if e.article_id != current:
             current = e.article_id
             a = articles[e.article_id]
-            details = ", ".join(x for x in (a.source, (a.published or "")[:10]) if x)
+            details = source_and_date(a.source, a.published)
             lines.append(f"\nArticle: {_one_line(a.title)}" + (f" ({details})" if details else ""))
         lines.append(f"{e.id}: {_one_line(e.text)}")
     lines += ["</articles>", "", f"Question: {_one_line(question)}", "Answer:"]

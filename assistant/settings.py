@@ -8,10 +8,14 @@ from datetime import date
 from pathlib import Path
 from typing import Literal
 
+from platformdirs import user_data_dir
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+# The platform's folder for an application's data (~/.local/share/news-assistant on Linux), so
+# `assistant` finds the same store from any folder, installed or run from a checkout.
+DEFAULT_DATA_DIR = Path(user_data_dir("news-assistant", appauthor=False))
 
 # Everything that would otherwise phone home at start-up or download at run time.
 OFFLINE_ENV = {
@@ -35,7 +39,7 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="ASSISTANT_", env_file=".env", extra="ignore")
 
-    data_dir: Path = PROJECT_DIR / "data"
+    data_dir: Path = DEFAULT_DATA_DIR
     collection: str = "articles"
     # A Chroma server (http://host:port) instead of the embedded store under data_dir.
     chroma_url: str | None = None

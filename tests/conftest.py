@@ -32,7 +32,7 @@ def embedder() -> ModelEmbedder:
 
 @pytest.fixture(autouse=True)
 def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own data directory; nothing touches the project's ./data."""
+    """Every test gets its own data directory; nothing touches the user's store."""
     folder = tmp_path / "data"
     monkeypatch.setenv("ASSISTANT_DATA_DIR", str(folder))
     monkeypatch.chdir(tmp_path)  # a stray .env in the project must not leak into tests

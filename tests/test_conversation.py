@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
-from assistant.answer import ABSTAIN_TEXT, NO_ARTICLES_TEXT, Answer, Citation
+from assistant.answer import ABSTAIN_TEXT, NO_ARTICLES_TEXT, Answer, Citation, render
 from assistant.articles import Article
 from assistant.assistant import Assistant, IngestReport, IngestResult
 from assistant.conversation import (
@@ -27,6 +27,7 @@ from assistant.conversation import (
     md_escape,
     message_text,
     parse_cite,
+    quote_markdown,
     safe_url,
 )
 from assistant.embeddings import ModelEmbedder
@@ -134,6 +135,48 @@ def test_md_escape_renders_hostile_text_as_itself(text: str) -> None:
 @given(st.text(alphabet=st.sampled_from(list("ab1. \n#>-+=*_`[]()<>!&;|~$\\:/\"'")), max_size=60))
 def test_md_escape_property(text: str) -> None:
     assert rendered_text(md_escape(text)) == " ".join(text.split())
+
+
+GFM = MarkdownIt("commonmark").enable(["table", "strikethrough"])  # as chat windows render
+
+
+@given(st.text(alphabet=st.sampled_from(list("ab1. \n#>-+=*_`[]()<>!&;|~$\\:/\"'")), max_size=60))
+def test_md_escape_property_with_tables_and_strikethrough(text: str) -> None:
+    html_out = GFM.render(md_escape(text))
+    assert " ".join(html.unescape(TAG.sub(" ", html_out)).split()) == " ".join(text.split())
+
+
+@given(st.text(alphabet=st.sampled_from(list("ab1 #>-*_`[]()<>!&;|~\\:")), max_size=40))
+def test_md_escape_link_text_stays_inside_its_link(text: str) -> None:
+    out = MD.render(f"[{md_escape(text, link_text=True)}](#cite-1)")
+    assert out.count("<a ") == 1 and " ".join(html.unescape(TAG.sub(" ", out)).split()) == " ".join(
+        text.split()
+    )
+
+
+def test_md_escape_leaves_plain_news_text_alone() -> None:
+    plain = (
+        "AT&T paid $45 for a 7-day pass [sic] | e-mail: snake_case 3 * 4 – well-known "
+        "“quotes” (and brackets) 2024. 3.5 million #hashtag <3 a > b"
+    )
+    assert md_escape(plain) == plain
+    assert md_escape("&amp; *x* _y_ [a](b) <b> `c`") == r"\&amp; \*x\* \_y\_ [a\](b) \<b> \`c\`"
+
+
+@pytest.mark.parametrize(
+    ("quote", "shown"),
+    [
+        ("He left.", "“He left.”"),
+        ("“We stay,” she said.", "““We stay,” she said.”"),  # it does not end with a mark
+        ("“We stay.”", "“We stay.”"),
+        ('"We stay."', '"We stay."'),
+        ("‘Yes.’", "‘Yes.’"),
+    ],
+)
+def test_a_quotation_is_not_wrapped_in_a_second_pair_of_marks(quote: str, shown: str) -> None:
+    c = citation(quote=quote)
+    assert quote_markdown(c, link=False) == f"> {md_escape(shown)} [1]"
+    assert render([c], [c]).startswith(f"{shown} [1]")
 
 
 def test_safe_url_keeps_web_links_only() -> None:
@@ -321,7 +364,7 @@ def test_conversation_markdown_keeps_quotes_citations_and_sources() -> None:
     md = conversation_markdown([first, second])
     text = rendered_text(md)
     assert md.startswith("# Conversation with the news assistant")
-    assert "## What was \\<i\\>quoted\\</i\\>?" in md
+    assert "## What was \\<i>quoted\\</i>?" in md
     assert "“The quoted <b>sentence</b> & more.” [1]" in text
     assert "[1] A <b>title</b> — The Herald, 2025-05-18 https://news.example.org/story?id=1" in text
     assert f"characters {START}–{END}" in md and "(article a\\-1/x" not in md

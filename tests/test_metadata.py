@@ -40,10 +40,10 @@ from assistant.conversation import (
     turn_markdown,
 )
 from assistant.embeddings import ModelEmbedder
-from assistant.web.views import ingest_html
 from assistant.retrieval import Passage
 from assistant.settings import Settings
 from assistant.uploads import add_uploads, stage_uploads
+from assistant.web.views import ingest_html
 
 TESTS = Path(__file__).resolve().parent
 GOOD_PDF = TESTS / "data" / "loaders" / "ferry-strike.pdf"

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
-from ui_server import CHROMIUM, CHROMIUM_ARGS, free_port, load_ui, outbound_watch, wait_until_up
+from ui_server import CHROMIUM, CHROMIUM_ARGS, load_ui, serving
 
 from assistant.assistant import Assistant, standalone_query
 from assistant.conversation import md_escape
@@ -63,22 +63,15 @@ def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]
 @pytest.fixture(scope="module")
 def served(embedder: ModelEmbedder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """The real app on a free port, over the test articles and the sample article."""
-    ui = load_ui()
     settings = Settings(data_dir=tmp_path_factory.mktemp("ui-data"), max_upload_bytes=UPLOAD_LIMIT)
     assistant = Assistant(settings, embedder=embedder)
     report = assistant.add([ARTICLES, SAMPLE])
     assert report.count("failed") == 0, report.failed
-    with outbound_watch() as outbound:
-        app = ui.build_app(assistant)
-        port = free_port()
-        ui.launch(app, settings, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
-        url = f"http://127.0.0.1:{port}/"
-        try:
-            wait_until_up(url)
+    try:
+        with serving(assistant) as (url, outbound):
             yield Served(url, assistant, outbound)
-        finally:
-            app.close()
-            assistant.close()
+    finally:
+        assistant.close()
 
 
 @pytest.fixture
@@ -88,7 +81,7 @@ def app(page: Page, served: Served) -> Iterator[Page]:
     page.context.on("request", lambda request: requests.append(request.url))  # every tab
     page.set_default_timeout(20_000)
     page.goto(served.url)
-    expect(page.locator("#question textarea")).to_be_visible()
+    expect(page.locator("#question textarea")).to_be_visible(timeout=20_000)  # a busy machine
     yield page
     app_origin = urlsplit(served.url).netloc
     outside = [
@@ -291,8 +284,16 @@ def test_upload_ask_then_remove(app: Page, served: Served, tmp_path: Path) -> No
     page.locator("#remove-choice input").click()
     expect(page.get_by_role("option")).to_have_count(1)
     page.get_by_role("option", name=re.compile("Gull Point lighthouse")).click()
-    # Removed, it is gone from the list and from the store, and the list shows all again.
+    # Removing asks first; Cancel keeps the article.
     page.locator("#remove").click()
+    expect(page.locator("#remove-question")).to_contain_text("Remove “Gull Point lighthouse")
+    page.locator("#remove-no").click()
+    expect(page.locator("#remove-result")).to_have_text("Nothing was removed.")
+    expect(page.locator("#remove-confirm")).to_be_hidden()
+    expect(corpus).to_contain_text("Gull Point lighthouse")
+    # Confirmed, it is gone from the list and from the store, and the list shows all again.
+    page.locator("#remove").click()
+    page.locator("#remove-yes").click()
     expect(page.locator("#remove-result")).to_contain_text("Removed “Gull Point lighthouse")
     expect(corpus).not_to_contain_text("Gull Point lighthouse")
     expect(corpus.locator("tbody tr")).to_have_count(len(served.assistant.list_articles()))

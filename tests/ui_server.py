@@ -31,6 +31,23 @@ def load_ui() -> ModuleType:
     return importlib.import_module("assistant.web.app")
 
 
+@contextmanager
+def serving(assistant: Any) -> Iterator[tuple[str, list[str]]]:
+    """The real app for this Assistant on a free 127.0.0.1 port: its URL, and the outbound
+    connections this process makes meanwhile."""
+    ui = load_ui()
+    with outbound_watch() as outbound:
+        app = ui.build_app(assistant)
+        port = free_port()
+        ui.launch(app, assistant.settings, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
+        url = f"http://127.0.0.1:{port}/"
+        try:
+            wait_until_up(url)
+            yield url, outbound
+        finally:
+            app.close()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

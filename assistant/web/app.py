@@ -14,28 +14,38 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
 
-from assistant.settings import Settings, UnsafeServing, go_offline, is_loopback, web_login
+from assistant.settings import (
+    DEFAULT_DATA_DIR,
+    Settings,
+    UnsafeServing,
+    go_offline,
+    is_loopback,
+    web_login,
+)
 
 go_offline()  # before gradio is imported: no analytics, no version check, no hub telemetry
 
 import gradio as gr  # noqa: E402
 
 from assistant.answer import Answer  # noqa: E402
+from assistant.articles import SUPPORTED_SUFFIXES  # noqa: E402
 from assistant.assistant import Assistant, QuestionTooLong  # noqa: E402
 from assistant.conversation import (  # noqa: E402
     Turn,
     answer_markdown,
     answer_stream,
-    conversation_markdown,
     export_name,
     md_escape,
     md_inline,
     parse_cite,
+    records_markdown,
+    turn_markdown,
 )
 from assistant.dates import period  # noqa: E402
 from assistant.generate import mode_line  # noqa: E402
@@ -49,121 +59,38 @@ from assistant.web.views import (  # noqa: E402
     ingest_html,
     missing_html,
     passages_html,
+    plural,
 )
 
-FILE_TYPES = [".txt", ".md", ".html", ".htm", ".pdf", ".jsonl"]
 STREAM_PAUSE = 0.06  # seconds between streamed blocks, so an answer visibly builds up
-CSS = """
-#header h2 { margin: 0 0 2px 0; }
-#header p { margin: 0; color: var(--body-text-color-subdued); }
-#reader-column { position: sticky; top: 12px; align-self: flex-start; }
-#chat strong, #chat b { font-weight: 600; }  /* the bundled font has 400 and 600 only */
-#chat blockquote { border-left: 3px solid var(--color-accent); margin: 0.4em 0;
-  padding: 0.1em 0.8em; }
-#chat .message-content a { color: var(--link-text-color); text-decoration: none; }
-#chat .message-content a:hover { text-decoration: underline; }
-#chat blockquote a[href^="#cite-"] { font-weight: 600; }
-#chat .sources { margin-top: 0.8em; font-size: 0.92em; }
-#chat .sources-head { font-size: 0.78em; text-transform: uppercase; letter-spacing: 0.06em;
-  font-weight: 600; color: var(--body-text-color-subdued); margin-bottom: 2px; }
-#chat .source { margin: 2px 0; }
-#chat .source .details { white-space: nowrap; }
-.searched-for { font-size: 0.82em; color: var(--body-text-color-subdued); margin-top: 0.6em;
-  border-top: 1px dashed var(--border-color-primary); padding-top: 0.35em; }
-#remove-row { align-items: flex-end; }
-#remove-row > button { margin-bottom: 4px; }
-.muted { color: var(--body-text-color-subdued); font-size: 0.9em; }
-.reader, .reader-empty { border: 1px solid var(--border-color-primary); border-radius: 10px;
-  padding: 14px 18px; background: var(--block-background-fill); }
-.reader-empty { color: var(--body-text-color-subdued); border-style: dashed; }
-.reader .reader-empty { border: none; padding: 0; }
-.cite-sample { color: var(--color-accent); font-weight: 600; }
-.reader-label { font-size: 0.75em; text-transform: uppercase; letter-spacing: 0.06em;
-  color: var(--color-accent); font-weight: 600; }
-.reader-title { font-family: Georgia, "Times New Roman", serif; font-size: 1.45em;
-  line-height: 1.25; margin: 6px 0 4px 0; }
-.reader-meta { font-size: 0.88em; color: var(--body-text-color-subdued); margin-bottom: 10px; }
-.reader-text { position: relative; white-space: pre-wrap; overflow-wrap: anywhere;
-  font-family: Georgia, "Times New Roman", serif; font-size: 1.02em; line-height: 1.6;
-  max-height: 62vh; overflow-y: auto; padding-right: 8px;
-  border-top: 1px solid var(--border-color-primary); padding-top: 10px; }
-.reader-text mark.cited { background: #fde68a; color: inherit; padding: 1px 2px;
-  border-radius: 3px; box-shadow: 0 0 0 2px #fde68a; }
-.dark .reader-text mark.cited { background: #854d0e; box-shadow: 0 0 0 2px #854d0e; color: #fff; }
-.reader-id { font-size: 0.75em; color: var(--body-text-color-subdued); margin-top: 8px; }
-table.corpus, table.ingest { width: 100%; border-collapse: collapse; font-size: 0.92em;
-  border: none; }
-table.corpus tr, table.ingest tr { border: none; }
-#corpus a, #search-results a, #reader a { padding: 0; }
-table.corpus th, table.ingest th, table.corpus td, table.ingest td { border: none;
-  border-bottom: 1px solid var(--border-color-primary); padding: 6px 8px; text-align: left;
-  vertical-align: top; background: none; }
-table.corpus th, table.ingest th { border-bottom-width: 2px; font-weight: 600; }
-table.corpus .num { text-align: right; }
-table.corpus .date { white-space: nowrap; }
-table.corpus a { text-decoration: none; font-weight: 600; }
-table.corpus a:hover { text-decoration: underline; }
-table.corpus .id { font-family: var(--font-mono); font-size: 0.8em;
-  color: var(--body-text-color-subdued); }
-.ingest-summary { font-weight: 600; }
-.status { border-radius: 999px; padding: 1px 9px; font-size: 0.85em; font-weight: 600; }
-.status-added { background: #dcfce7; color: #166534; }
-.status-replaced { background: #dbeafe; color: #1e40af; }
-.status-unchanged { background: #f1f5f9; color: #475569; }
-.status-failed { background: #fee2e2; color: #991b1b; }
-.status-skipped { background: #fef9c3; color: #854d0e; }
-ol.passages { list-style: none; padding: 0; margin: 0; }
-li.passage { border: 1px solid var(--border-color-primary); border-radius: 8px;
-  padding: 10px 14px; margin-bottom: 10px; }
-.passage-head .rank { font-weight: 700; color: var(--color-accent); margin-right: 4px; }
-.passage-title { font-weight: 600; text-decoration: none; }
-.passage-title:hover { text-decoration: underline; }
-.passage-scores { font-family: var(--font-mono); font-size: 0.8em;
-  color: var(--body-text-color-subdued); margin: 2px 0 6px 0; }
-.passage-text { white-space: pre-wrap; font-size: 0.93em; line-height: 1.5; }
-"""
-
-# Clicks on any citation link in the page (chat, search, corpus) open the reader panel; after an
-# update the highlighted quote is scrolled into the middle of the article text. "edit" after a
-# "Searched for" line puts that query in the question box, to correct it and ask again.
-READER_JS = """
-const open = (event) => {
-  const wanted = 'a[href^="#cite-"], a[href="#edit-query"]';
-  const link = event.target.closest && event.target.closest(wanted);
-  if (!link) return;
-  event.preventDefault();
-  event.stopPropagation();
-  if (link.getAttribute('href') === '#edit-query') {
-    const query = link.closest('.searched-for').querySelector('.query').textContent;
-    const box = document.querySelector('#question textarea');
-    box.value = query;
-    box.dispatchEvent(new Event('input', {bubbles: true}));
-    box.focus();
-    return;
-  }
-  trigger('click', {cite: link.getAttribute('href')});
-};
-if (window.__assistantReaderClick) {
-  document.removeEventListener('click', window.__assistantReaderClick, true);
-}
-window.__assistantReaderClick = open;
-document.addEventListener('click', open, true);
-watch('value', () => {
-  const box = element.querySelector('.reader-text');
-  const mark = element.querySelector('mark.cited');
-  if (!box) return;
-  box.scrollTop = mark ? Math.max(0, mark.offsetTop - box.clientHeight / 3) : 0;
-  if (window.innerWidth < 900) element.scrollIntoView({behavior: 'smooth'});
-});
-"""
 
 
-def _messages(turns: list[Turn]) -> list[dict[str, str]]:
-    messages = []
-    for t in turns:
-        messages.append({"role": "user", "content": md_escape(t.question)})
-        messages.append({"role": "assistant", "content": answer_markdown(t.answer)})
-    return messages
+def static_text(name: str) -> str:
+    """A file of the chat window's static/ folder (CSS, JS), read from the installed package."""
+    return files("assistant.web").joinpath("static", name).read_text(encoding="utf-8")
+
+
+# The conversation as plain JSON (the chat's messages, the questions asked, each turn's part of
+# the downloadable record), so the browser can keep it across a page reload.
+Conversation = dict[str, list[Any]]
+
+
+def empty_conversation() -> Conversation:
+    return {"messages": [], "questions": [], "records": []}
+
+
+def _restored(saved: Any) -> Conversation:
+    """The conversation the browser kept, or an empty one if it is not of the expected shape."""
+    try:
+        messages = [{"role": m["role"], "content": m["content"]} for m in saved["messages"]]
+        questions, records = list(saved["questions"]), list(saved["records"])
+    except (TypeError, KeyError):
+        return empty_conversation()
+    texts = [m["content"] for m in messages] + questions + records
+    roles = all(m["role"] in ("user", "assistant") for m in messages)
+    if not roles or not all(isinstance(t, str) for t in texts):
+        return empty_conversation()
+    return {"messages": messages, "questions": questions, "records": records}
 
 
 def build_app(assistant: Assistant) -> gr.Blocks:
@@ -177,7 +104,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         mode = "Answers are the articles' own words, quoted exactly and cited"
         if assistant.llm is not None:
             mode = mode_line(settings, assistant.llm)
-        return f"## News assistant\n{mode} · **{n:,} articles**"
+        return f"## News assistant\n{mode} · **{plural(n, 'article')}**"
 
     def listing(words: str) -> tuple[str, Any, str]:
         """The corpus table and the remove choices for the words in Find, and the header."""
@@ -196,20 +123,20 @@ def build_app(assistant: Assistant) -> gr.Blocks:
     # --- chat ------------------------------------------------------------------------------
 
     def respond(
-        question: str, turns: list[Turn], since: str, until: str, request: gr.Request
+        question: str, chat: Conversation, since: str, until: str, request: gr.Request
     ) -> Iterator[tuple[Any, ...]]:
         question = (question or "").strip()
         if not question:
-            yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
-        messages = _messages(turns) + [{"role": "user", "content": md_escape(question)}]
+        messages = [*chat["messages"], {"role": "user", "content": md_escape(question)}]
         pending = {"role": "assistant", "content": "*Searching the articles…*"}
-        yield [*messages, pending], "", gr.skip(), gr.skip()
+        yield [*messages, pending], "", gr.skip(), gr.skip(), gr.skip()
         try:
             when = period(since, until)
             answer, draft, shown = None, "", time.monotonic()
             for item in assistant.stream(
-                question, history=[t.question for t in turns], since=when.since, until=when.until
+                question, history=chat["questions"], since=when.since, until=when.until
             ):
                 if isinstance(item, Answer):
                     answer = item
@@ -219,11 +146,11 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                     shown = time.monotonic()
                     text = f"*Draft, being checked against the articles…*\n\n{md_escape(draft)}"
                     message = {"role": "assistant", "content": text}
-                    yield [*messages, message], gr.skip(), gr.skip(), gr.skip()
+                    yield [*messages, message], gr.skip(), gr.skip(), gr.skip(), gr.skip()
             assert answer is not None
         except Exception as e:  # shown in the chat rather than as a stack trace
             failed = {"role": "assistant", "content": f"**Could not answer:** {md_escape(str(e))}"}
-            yield [*messages, failed], gr.skip(), gr.skip(), gr.skip()
+            yield [*messages, failed], gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
         for partial in answer_stream(answer):
             yield (
@@ -231,23 +158,38 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                 gr.skip(),
                 gr.skip(),
                 gr.skip(),
+                gr.skip(),
             )
             time.sleep(STREAM_PAUSE)
-        turns = [*turns, Turn(question, answer)]
-        yield gr.skip(), gr.skip(), turns, gr.update(value=export(turns, request), interactive=True)
+        chat = {
+            "messages": [*messages, {"role": "assistant", "content": answer_markdown(answer)}],
+            "questions": [*chat["questions"], question],
+            "records": [*chat["records"], turn_markdown(Turn(question, answer))],
+        }
+        download = gr.update(value=export(chat, request), interactive=True)
+        yield gr.skip(), gr.skip(), chat, download, chat  # the last: kept in the browser
 
-    def export(turns: list[Turn], request: gr.Request) -> str:
+    def export(chat: Conversation, request: gr.Request) -> str:
         """The conversation as a Markdown file: one per browser session, rewritten each answer."""
         folder = exports_dir / re.sub(r"\W", "", str(request.session_hash or "anonymous"))
         folder.mkdir(exist_ok=True)
         for old in folder.glob("*.md"):
             old.unlink()
         path = folder / export_name()
-        path.write_text(conversation_markdown(turns), encoding="utf-8")
+        path.write_text(records_markdown(chat["records"]), encoding="utf-8")
         return str(path)
 
-    def new_conversation() -> tuple[list[Any], list[Turn], Any, str]:
-        return [], [], gr.update(value=None, interactive=False), READER_PLACEHOLDER
+    def new_conversation() -> tuple[Any, ...]:
+        empty = empty_conversation()
+        return [], empty, empty, gr.update(value=None, interactive=False), READER_PLACEHOLDER
+
+    def restore(saved: Any, request: gr.Request) -> tuple[Any, ...]:
+        """After a page reload: the conversation the browser kept."""
+        chat = _restored(saved)
+        if not chat["messages"]:
+            return gr.skip(), gr.skip(), gr.skip()
+        download = gr.update(value=export(chat, request), interactive=bool(chat["records"]))
+        return chat["messages"], chat, download
 
     def open_citation(evt: gr.EventData) -> str:
         ref = parse_cite(str(getattr(evt, "cite", "") or ""))
@@ -255,6 +197,9 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         if ref is None or article is None:
             return missing_html(ref)
         return article_html(article, ref, nonce=next(opened))
+
+    def opened_page(saved: Any, request: gr.Request) -> tuple[Any, ...]:
+        return *refresh(), *restore(saved, request)
 
     # --- search ----------------------------------------------------------------------------
 
@@ -291,6 +236,20 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         cleared = "" if done else gr.skip()
         return ingest_html(report), cleared, cleared, cleared, *refresh()
 
+    def confirm_removal(article_id: str | None) -> tuple[Any, str, str]:
+        """Removing is asked twice: the question and its buttons show before anything goes."""
+        article = assistant.get(article_id) if article_id else None
+        if article is None:
+            return gr.update(visible=False), "", "Choose an article to remove first."
+        question = (
+            f"Remove “{md_escape(article.title)}” ({md_escape(article.id)}) from the collection? "
+            "Answers will no longer quote it."
+        )
+        return gr.update(visible=True), question, ""
+
+    def keep_article() -> tuple[Any, str]:
+        return gr.update(visible=False), "Nothing was removed."
+
     def remove(article_id: str | None) -> tuple[Any, ...]:
         if not article_id:
             return "Choose an article to remove first.", *refresh()
@@ -309,7 +268,9 @@ def build_app(assistant: Assistant) -> gr.Blocks:
     with gr.Blocks(
         title="News assistant", analytics_enabled=False, delete_cache=(3600, 24 * 3600)
     ) as app:
-        turns = gr.State([])
+        conversation = gr.State(empty_conversation())
+        # Kept in the browser's localStorage (encrypted with a key of this server's run).
+        saved = gr.BrowserState(empty_conversation(), storage_key="news-assistant-conversation")
         title = gr.Markdown(elem_id="header")
         with gr.Row(equal_height=False, elem_id="main"):
             with gr.Column(scale=3, min_width=420):
@@ -382,9 +343,9 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                         results = gr.HTML(passages_html("", []), elem_id="search-results")
                     with gr.Tab("Add articles", id="add"):
                         files = gr.File(
-                            label=f"Files: {' '.join(FILE_TYPES)} · up to {limit} each",
+                            label=f"Files: {' '.join(SUPPORTED_SUFFIXES)} · up to {limit} each",
                             file_count="multiple",
-                            file_types=FILE_TYPES,
+                            file_types=list(SUPPORTED_SUFFIXES),
                             elem_id="upload",
                         )
                         add = gr.Button("Add files", variant="primary", elem_id="add-files")
@@ -414,23 +375,31 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                             drop = gr.Button(
                                 "Remove", variant="stop", scale=1, min_width=120, elem_id="remove"
                             )
+                        with gr.Row(visible=False, elem_id="remove-confirm") as confirm_row:
+                            confirm_question = gr.Markdown(elem_id="remove-question")
+                            confirm = gr.Button(
+                                "Yes, remove it", variant="stop", size="sm", elem_id="remove-yes"
+                            )
+                            cancel = gr.Button("Cancel", size="sm", elem_id="remove-no")
                         removed = gr.Markdown(elem_id="remove-result")
                         corpus = gr.HTML(elem_id="corpus")
             with gr.Column(scale=2, min_width=360, elem_id="reader-column"):
-                reader = gr.HTML(READER_PLACEHOLDER, elem_id="reader", js_on_load=READER_JS)
+                reader = gr.HTML(
+                    READER_PLACEHOLDER, elem_id="reader", js_on_load=static_text("reader.js")
+                )
 
         shown = [corpus, choice, title]
         listed = [*shown, corpus_find]
         chat_io: dict[str, Any] = dict(
             fn=respond,
-            inputs=[question, turns, since, until],
-            outputs=[chatbot, question, turns, download],
+            inputs=[question, conversation, since, until],
+            outputs=[chatbot, question, conversation, download, saved],
             show_progress="minimal",
             show_progress_on=[chatbot],
         )
         question.submit(**chat_io, api_name="ask")
         ask.click(**chat_io, api_visibility="private")
-        fresh = [chatbot, turns, download, reader]
+        fresh = [chatbot, conversation, saved, download, reader]
         new.click(new_conversation, None, fresh, api_visibility="private")
         # The chat's own trash button empties the chat: forget the conversation with it.
         chatbot.clear(new_conversation, None, fresh, api_visibility="private")
@@ -454,7 +423,14 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             api_name="add_text",
             **corpus_write,
         )
-        drop.click(remove, choice, [removed, *listed], api_name="remove", **corpus_write)
+        asking = [confirm_row, confirm_question, removed]
+        drop.click(confirm_removal, choice, asking, api_visibility="private")
+        cancel.click(keep_article, None, [confirm_row, removed], api_visibility="private")
+        confirm.click(
+            lambda: gr.update(visible=False), None, confirm_row, api_visibility="private"
+        ).then(remove, choice, [removed, *listed], api_name="remove", **corpus_write)
+        # Choosing another article withdraws the question about the last one.
+        choice.input(lambda: gr.update(visible=False), None, confirm_row, api_visibility="private")
         corpus_tab.select(listing, corpus_find, shown, api_visibility="private")
         corpus_find.change(
             listing,
@@ -464,7 +440,12 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             trigger_mode="always_last",
             show_progress="hidden",
         )
-        app.load(refresh, None, listed, api_visibility="private")
+        app.load(
+            opened_page,
+            saved,
+            [*listed, chatbot, conversation, download],
+            api_visibility="private",
+        )
     return app
 
 
@@ -495,8 +476,19 @@ def launch(
         share=False,
         auth=auth,
         max_file_size=settings.max_upload_bytes,
-        theme=gr.themes.Default(primary_hue="blue", neutral_hue="slate"),
-        css=CSS,
+        # The bundled Source Sans Pro has a full regular and bold face but a semibold one with few
+        # glyphs; offering 400 and 700 only renders every bold text (600 included) in the bold.
+        theme=gr.themes.Default(
+            primary_hue="blue",
+            neutral_hue="slate",
+            font=(
+                gr.themes.LocalFont("Source Sans Pro", weights=(400, 700)),
+                "ui-sans-serif",
+                "system-ui",
+                "sans-serif",
+            ),
+        ),
+        css=static_text("app.css"),
         footer_links=["settings"],
         **kwargs,
     )
@@ -518,7 +510,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Serve the news assistant's chat window.")
     parser.add_argument("--host", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default: 7860)")
-    parser.add_argument("--data-dir", type=Path, help="where the store lives (default: ./data)")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        help=f"where the store lives (default: {DEFAULT_DATA_DIR}, or ASSISTANT_DATA_DIR)",
+    )
     parser.add_argument("--auth-user", help="ask for this user name and a password")
     parser.add_argument(
         "--auth-password",

@@ -11,9 +11,9 @@ from html import escape
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from assistant.articles import Article
+from assistant.articles import Article, date_of, source_and_date
 from assistant.assistant import IngestReport
-from assistant.conversation import CiteRef, cite_href, date_of, safe_url
+from assistant.conversation import CiteRef, cite_href, safe_url
 from assistant.retrieval import Passage
 from assistant.store import ArticleInfo
 
@@ -23,6 +23,11 @@ READER_PLACEHOLDER = (
     "Search or a title in Corpus: the whole article opens here with the quoted words "
     "highlighted.</p></div>"
 )
+
+
+def plural(n: int, word: str) -> str:
+    """`1 article`, `2 articles`, `1,234 articles`."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
 def highlight(text: str, start: int, end: int) -> str:
@@ -69,6 +74,7 @@ def article_html(article: Article, ref: CiteRef, nonce: int = 0) -> str:
     )
     return (
         f'<div class="reader" data-nonce="{nonce}">'
+        '<a class="back-to-chat" href="#back-to-chat">↑ Back to the chat</a>'
         f'<div class="reader-label">{label}</div>'
         f'<h2 class="reader-title">{escape(article.title)}</h2>'
         + f'<div class="reader-meta">{meta or "No outlet or date recorded"}</div>'
@@ -104,7 +110,7 @@ def passages_html(query: str, passages: Sequence[Passage]) -> str:
     items = []
     for rank, p in enumerate(passages, 1):
         href = cite_href(0, p.article_id, p.start, p.end)
-        meta = _meta(escape(p.source or ""), escape(date_of(p.published)))
+        meta = escape(source_and_date(p.source, p.published))
         items.append(
             '<li class="passage">'
             f'<div class="passage-head"><span class="rank">#{rank}</span> '
@@ -114,7 +120,7 @@ def passages_html(query: str, passages: Sequence[Passage]) -> str:
             f'<div class="passage-text">{escape(p.text)}</div></li>'
         )
     return (
-        f'<p class="muted">{len(passages)} passages for “{escape(query)}”, best first. '
+        f'<p class="muted">{plural(len(passages), "passage")} for “{escape(query)}”, best first. '
         "Fused = reciprocal-rank fusion of meaning (cosine similarity) and keywords (BM25); "
         "click a title to read the passage in its article.</p>"
         f'<ol class="passages">{"".join(items)}</ol>'
@@ -169,7 +175,8 @@ def corpus_html(articles: Sequence[ArticleInfo], total: int | None = None, words
         )
     return note + (
         '<table class="corpus"><thead><tr><th>Title</th><th>Outlet</th><th>Date</th>'
-        f'<th class="num">Chunks</th><th>Id</th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
+        '<th class="num">Chunks</th><th class="id">Id</th></tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table>"
     )
 
 
