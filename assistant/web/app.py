@@ -369,6 +369,9 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                             choice = gr.Dropdown(
                                 label="Remove an article",
                                 choices=[],
+                                # Through the API a new session has no listed choices yet; an
+                                # unknown id is reported by `remove`, never removes anything.
+                                allow_custom_value=True,
                                 scale=4,
                                 elem_id="remove-choice",
                             )
