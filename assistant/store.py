@@ -3,6 +3,9 @@
 SQLite is the record of truth. An article exists when its row is committed; vectors are written
 before that commit and stale ones deleted after it, so a crash at any point leaves at worst
 vectors that no row refers to, which searches ignore and the next add overwrites.
+
+In server mode (ASSISTANT_CHROMA_URL) the article records on the Chroma server are the truth and
+this folder only a cache of them, kept in step by `assistant.replica`.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -26,6 +29,9 @@ from assistant.duplicates import NearDuplicates
 from assistant.embeddings import Embedder, vector_space
 from assistant.keywords import KeywordIndex
 from assistant.settings import Settings
+
+if TYPE_CHECKING:
+    from assistant.replica import Replica
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +195,23 @@ class Store:
         self._vectors: Any = None
         self._keywords = KeywordIndex(folder / "keywords")
         self._days: tuple[int, dict[str, date | None]] = (-1, {})
+        self._replica: Replica | None = None
+
+    # --- server mode: the records on the Chroma server, this folder a cache of them -------
+
+    @property
+    def replica(self) -> Replica | None:
+        """Server mode's link to the article records on the server (None when embedded)."""
+        if self.settings.chroma_url and self._replica is None:
+            from assistant.replica import Replica
+
+            self._replica = Replica(self, self.vectors._client)
+        return self._replica
+
+    def catch_up(self) -> None:
+        """Server mode: apply other processes' changes, at most every `sync_interval` seconds."""
+        if self.replica is not None:
+            self.replica.catch_up()
 
     # --- Chroma, opened lazily so listing and showing articles stay fast -----------------
 
@@ -287,6 +310,18 @@ class Store:
     def articles_in(self, period: DateRange) -> set[str]:
         """The ids of the articles published in the period (undated ones never are)."""
         return {aid for aid, day in self.days().items() if period.contains(day)}
+
+    def content_hashes(self, article_ids: Iterable[str]) -> dict[str, str]:
+        """The content hash of each of these articles that is stored."""
+        wanted = list(dict.fromkeys(article_ids))
+        found: dict[str, str] = {}
+        with self._lock:
+            for i in range(0, len(wanted), 500):
+                part = wanted[i : i + 500]
+                marks = ",".join("?" * len(part))
+                sql = f"SELECT id, content_hash FROM articles WHERE id IN ({marks})"
+                found.update((r[0], r[1]) for r in self._db.execute(sql, part))
+        return found
 
     def count(self) -> int:
         with self._lock:
@@ -392,14 +427,16 @@ class Store:
         """
         if not batch:
             return {}
+        if embedded is None:
+            embedded = self.embed(batch)
+        if self.replica is not None:  # server mode: the server's records come first
+            return self.replica.write(batch, embedded)
         metadatas, ids, documents = [], [], []
         for item in batch:
             for chunk in item.chunks:
                 documents.append(index_text(item.article.title, chunk.text))
                 metadatas.append(_chunk_metadata(chunk, published_day(item.article.published)))
                 ids.append(chunk.id)
-        if embedded is None:
-            embedded = self.embed(batch)
         vectors = [v for item in batch for v in embedded[item.article.id][0]]
         if ids:
             # Chroma directly: LangChain's add_texts would run the model again for the vectors.
@@ -407,11 +444,28 @@ class Store:
                 ids=ids, embeddings=vectors, metadatas=metadatas, documents=documents
             )
         now = datetime.now(UTC).isoformat(timespec="seconds")
+        repeats, stale = self._commit_rows(
+            batch,
+            {item.article.id: embedded[item.article.id][1] for item in batch},
+            {item.article.id: now for item in batch},
+        )
+        if stale - set(ids):
+            self.vectors.delete(ids=sorted(stale - set(ids)))
+        return repeats
+
+    def _commit_rows(
+        self,
+        batch: Sequence[Pending],
+        sentences: dict[str, dict[SentenceKey, Any]],
+        added_at: dict[str, str],
+    ) -> tuple[dict[str, str], set[str]]:
+        """Write the batch's rows in one transaction; returns the near-duplicates found and
+        the chunk ids of the replaced articles (whose vectors the caller deletes)."""
         repeats: dict[str, str] = {}
         with self._lock, self._db:
             self._duplicates.sync(self.generation)
             old_ids = {old for item in batch for old in item.replaces}
-            stale = self._chunk_ids_of(old_ids) - set(ids)
+            stale = self._chunk_ids_of(old_ids)
             self._duplicates.forget(old_ids - {item.article.id for item in batch})
             for old in old_ids:
                 self._delete_rows(old)
@@ -429,7 +483,7 @@ class Store:
                         a.published,
                         a.origin,
                         a.content_hash,
-                        now,
+                        added_at[a.id],
                     ),
                 )
                 self._db.execute("DELETE FROM chunks WHERE article_id=?", (a.id,))
@@ -437,18 +491,26 @@ class Store:
                     'INSERT INTO chunks (id, article_id, ordinal, start, "end") VALUES (?,?,?,?,?)',
                     [(c.id, c.article_id, c.ordinal, c.start, c.end) for c in item.chunks],
                 )
-                self._keep_sentence_vectors(a.id, embedded[a.id][1])
+                self._keep_sentence_vectors(a.id, sentences.get(a.id, {}))
                 canonical = self._duplicates.assign(a.id, a.text)
                 if canonical:
                     repeats[a.id] = canonical
             self._bump_generation()
             self._duplicates.synced(self.generation)
-        if stale:
-            self.vectors.delete(ids=sorted(stale))
-        return repeats
+        return repeats, stale
 
     def delete(self, article_ids: Iterable[str]) -> list[str]:
         """Delete articles with their chunks and vectors; returns the ids that existed."""
+        if self.replica is not None:  # server mode: the server's records come first
+            return self.replica.delete(article_ids)
+        existing, chunk_ids = self._delete_rows_of(article_ids)
+        if chunk_ids:
+            self.vectors.delete(ids=sorted(chunk_ids))
+        return existing
+
+    def _delete_rows_of(self, article_ids: Iterable[str]) -> tuple[list[str], set[str]]:
+        """Delete the stored ones of these articles in one transaction; returns their ids and
+        their chunk ids (whose vectors the caller deletes)."""
         with self._lock, self._db:
             existing = [i for i in dict.fromkeys(article_ids) if self.get(i) is not None]
             chunk_ids = self._chunk_ids_of(existing)
@@ -457,9 +519,7 @@ class Store:
             self._duplicates.forget(existing)
             if existing:
                 self._bump_generation()
-        if chunk_ids:
-            self.vectors.delete(ids=sorted(chunk_ids))
-        return existing
+        return existing, chunk_ids
 
     def _keep_sentence_vectors(self, article_id: str, vectors: dict[SentenceKey, Any]) -> None:
         """Replace an article's sentence vectors with these, all its own (inside the caller's
@@ -549,6 +609,8 @@ class Store:
         docs = self.vectors.similarity_search_by_vector_with_relevance_scores(
             vector, k=n, filter=where
         )
+        if self.replica is not None:  # server mode: only the versions this cache holds
+            docs = self.replica.current(docs)
         return [(doc.metadata["chunk_id"], 1.0 - float(distance)) for doc, distance in docs]
 
     def keyword_search(

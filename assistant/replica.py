@@ -1,0 +1,375 @@
+"""Server mode: every durable byte on the Chroma server; the data folder is a cache of it.
+
+With ASSISTANT_CHROMA_URL the store is two collections on the server:
+
+- `<collection>`: the chunk vectors, id `<chunk id>@<content hash>`, metadata `version` = the
+  article's content hash. A new version's vectors never overwrite the live version's.
+- `<collection>_articles`: one record per article, the commit point. Its document is the text;
+  its metadata the article's fields, its chunks' offsets, its sentences' vectors (float16,
+  base64) and a `stamp` (the server's clock when written). A removed article leaves a tombstone
+  (`op` "remove"), so removals are changes that can be read like any other.
+
+A write goes: vectors of the new version, then the records (the commit), then the local cache,
+then the previous version's vectors. A process killed at any point leaves every record whole;
+readers use only vectors whose version is the one their cache holds. Each process's SQLite and
+keyword index mirror the records: filled on first use, then caught up before answering from the
+records stamped since the last look (see docs/scale-out.md for the choices and their bounds).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import zlib
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from assistant.articles import Article
+from assistant.chunking import Chunk
+from assistant.dates import published_day
+from assistant.store import (
+    Embedded,
+    Pending,
+    SentenceKey,
+    StoreError,
+    _chunk_metadata,
+    index_text,
+)
+
+if TYPE_CHECKING:
+    from assistant.store import Store
+
+log = logging.getLogger(__name__)
+
+RECORDS = "{}_articles"
+_FIELDS = ("url", "source", "author", "published", "origin")  # optional: Chroma has no null
+_PAGE = 100  # records fetched with their texts per request
+_LIST_PAGE = 1000  # records listed (metadata only) per request
+
+
+def vector_id(chunk_id: str, version: str) -> str:
+    """A chunk vector's id: a version's vectors never overwrite another version's."""
+    return f"{chunk_id}@{version}"
+
+
+def _slot(record_id: str) -> list[float]:
+    """The records' one-number embedding (Chroma needs one; nothing searches it)."""
+    return [zlib.crc32(record_id.encode()) / 2**32]
+
+
+def _encode_sentences(vectors: dict[SentenceKey, Any]) -> dict[str, str]:
+    if not vectors:
+        return {}
+    keys = sorted(vectors)
+    matrix = np.stack([np.asarray(vectors[k], dtype=np.float16) for k in keys])
+    return {
+        "sentence_spans": json.dumps([[a, b] for _, a, b in keys]),
+        "sentence_vectors": base64.b64encode(matrix.tobytes()).decode("ascii"),
+    }
+
+
+def _decode_sentences(article_id: str, meta: dict[str, Any]) -> dict[SentenceKey, Any]:
+    if "sentence_spans" not in meta:
+        return {}
+    spans = json.loads(meta["sentence_spans"])
+    raw = np.frombuffer(base64.b64decode(meta["sentence_vectors"]), dtype=np.float16)
+    matrix = raw.reshape(len(spans), -1)
+    return {(article_id, a, b): row for (a, b), row in zip(spans, matrix, strict=True)}
+
+
+def record_metadata(
+    item: Pending, sentences: dict[SentenceKey, Any], added_at: str, stamp: int, writer: str
+) -> dict[str, Any]:
+    """A live article's record metadata: everything but its text and chunk vectors."""
+    a = item.article
+    meta: dict[str, Any] = {
+        "op": "add",
+        "stamp": stamp,
+        "writer": writer,
+        "title": a.title,
+        "content_hash": a.content_hash,
+        "added_at": added_at,
+        "chunks": json.dumps([[c.start, c.end] for c in item.chunks]),
+    }
+    meta.update({f: getattr(a, f) for f in _FIELDS if getattr(a, f) is not None})
+    meta.update(_encode_sentences(sentences))
+    return meta
+
+
+def from_record(
+    article_id: str, text: str, meta: dict[str, Any]
+) -> tuple[Pending, dict[SentenceKey, Any]]:
+    """The article, its chunks and its sentence vectors, as a live record holds them."""
+    article = Article(
+        id=article_id, title=meta["title"], text=text, **{f: meta.get(f) for f in _FIELDS}
+    )
+    chunks = [
+        Chunk(f"{article_id}:{n}", article_id, n, start, end, text[start:end])
+        for n, (start, end) in enumerate(json.loads(meta["chunks"]))
+    ]
+    return Pending(article, chunks), _decode_sentences(article_id, meta)
+
+
+class Replica:
+    """The article records on the Chroma server, and this process's cache kept in step."""
+
+    def __init__(self, store: Store, client: Any) -> None:
+        self.store = store
+        self.settings = store.settings
+        self.client = client
+        space = store.vector_space
+        self.records = client.get_or_create_collection(
+            RECORDS.format(self.settings.collection),
+            metadata={"vector_space": space},
+            embedding_function=None,
+        )
+        held = (self.records.metadata or {}).get("vector_space", space)
+        if held != space:
+            engine = "onnx-int8" if held == "int8" else "onnx"
+            raise StoreError(
+                f"the Chroma server's collection {self.settings.collection!r} holds {held} "
+                f"vectors and this process makes {space} ones; set "
+                f"ASSISTANT_EMBEDDING_ENGINE={engine}"
+            )
+        self.writer = f"{socket.gethostname()}:{os.getpid()}"
+        self._lock = threading.RLock()
+        self._looked = -float("inf")  # time.monotonic() of the last look at the server
+
+    @property
+    def chunks(self) -> Any:
+        return self.store.vectors._collection
+
+    def now(self) -> int:
+        """The server's clock in nanoseconds: one clock for every writer, so no skew."""
+        return int(self.client.heartbeat())
+
+    # --- writing ---------------------------------------------------------------------------
+
+    def write(self, batch: Sequence[Pending], embedded: Embedded) -> dict[str, str]:
+        """Store a batch: new vectors, the records (the commit), the cache, old vectors out.
+
+        Returns the near-duplicates found: article id -> the article it repeats.
+        """
+        with self._lock:
+            self.put_vectors(batch, embedded)
+            previous, added_at = self.commit(batch, embedded)
+            repeats, _ = self.store._commit_rows(
+                batch,
+                {item.article.id: embedded[item.article.id][1] for item in batch},
+                {item.article.id: added_at for item in batch},
+            )
+            self._delete_versions(previous)
+            return repeats
+
+    def put_vectors(self, batch: Sequence[Pending], embedded: Embedded) -> None:
+        """Write step 1: the chunk vectors of the new versions, beside the live ones."""
+        stamp = self.now()
+        ids, vectors, metadatas, documents = [], [], [], []
+        for item in batch:
+            day = published_day(item.article.published)
+            version = item.article.content_hash
+            for chunk, vector in zip(item.chunks, embedded[item.article.id][0], strict=True):
+                ids.append(vector_id(chunk.id, version))
+                vectors.append(vector)
+                meta = {**_chunk_metadata(chunk, day), "version": version, "stamp": stamp}
+                metadatas.append(meta)
+                documents.append(index_text(item.article.title, chunk.text))
+        if ids:
+            self.chunks.upsert(
+                ids=ids, embeddings=vectors, metadatas=metadatas, documents=documents
+            )
+
+    def commit(self, batch: Sequence[Pending], embedded: Embedded) -> tuple[dict[str, str], str]:
+        """Write step 2, the commit: the new versions' records, and tombstones for the articles
+        they replace under other ids. Returns the versions superseded (article id -> content
+        hash, their vectors to delete) and the time the articles were added."""
+        versions = {item.article.id: item.article.content_hash for item in batch}
+        touched = set(versions) | {old for item in batch for old in item.replaces}
+        before = self._live(touched)
+        added_at = datetime.now(UTC).isoformat(timespec="seconds")
+        stamp = self.now()
+        gone = sorted(touched - set(versions))  # replaced by an article with another id
+        self.records.upsert(
+            ids=[*versions, *gone],
+            documents=[item.article.text for item in batch] + [None] * len(gone),
+            metadatas=[
+                record_metadata(item, embedded[item.article.id][1], added_at, stamp, self.writer)
+                for item in batch
+            ]
+            + [self._tombstone(stamp)] * len(gone),
+            embeddings=[_slot(i) for i in [*versions, *gone]],
+        )
+        return {aid: old for aid, old in before.items() if versions.get(aid) != old}, added_at
+
+    def delete(self, article_ids: Iterable[str]) -> list[str]:
+        """Remove articles: tombstones (the commit), the cache, then their vectors."""
+        wanted = list(dict.fromkeys(article_ids))
+        with self._lock:
+            live = self._live(wanted)
+            existing = [i for i in wanted if i in live]
+            if existing:
+                stamp = self.now()
+                self.records.upsert(
+                    ids=existing,
+                    documents=[None] * len(existing),
+                    metadatas=[self._tombstone(stamp)] * len(existing),
+                    embeddings=[_slot(i) for i in existing],
+                )
+            self.store._delete_rows_of(wanted)  # and any the cache still had
+            if existing:
+                self.chunks.delete(where={"article_id": {"$in": existing}})
+            return existing
+
+    def _tombstone(self, stamp: int) -> dict[str, Any]:
+        return {"op": "remove", "stamp": stamp, "writer": self.writer}
+
+    def _live(self, article_ids: Iterable[str]) -> dict[str, str]:
+        """The content hash of each of these articles that is live on the server."""
+        wanted = sorted(set(article_ids))
+        found: dict[str, str] = {}
+        for i in range(0, len(wanted), _LIST_PAGE):
+            got = self.records.get(ids=wanted[i : i + _LIST_PAGE], include=["metadatas"])
+            for rid, meta in zip(got["ids"], got["metadatas"], strict=True):
+                if meta.get("op") == "add":
+                    found[rid] = meta["content_hash"]
+        return found
+
+    def _delete_versions(self, versions: dict[str, str]) -> None:
+        """Delete the vectors of these article versions (article id -> content hash)."""
+        conditions = [
+            {"$and": [{"article_id": aid}, {"version": version}]}
+            for aid, version in sorted(versions.items())
+        ]
+        for i in range(0, len(conditions), 100):
+            part = conditions[i : i + 100]
+            self.chunks.delete(where=part[0] if len(part) == 1 else {"$or": part})
+
+    def sweep(self, older_than: float = 3600.0) -> int:
+        """Delete the vectors no live record uses, written more than `older_than` seconds ago
+        (younger ones may be another process's write in flight); returns how many.
+
+        Such vectors are left by a writer killed between its steps; readers ignore them, so
+        this only frees space (and dense-search slots). It reads every vector's metadata.
+        """
+        with self._lock:
+            cutoff = self.now() - int(older_than * 1e9)
+            live = {
+                rid: meta["content_hash"]
+                for rid, meta in self._listed(self.records, None).items()
+                if meta.get("op") == "add"
+            }
+            unused = [
+                vid
+                for vid, meta in self._listed(self.chunks, None).items()
+                if live.get(meta.get("article_id", "")) != meta.get("version")
+                and int(meta.get("stamp", 0)) < cutoff
+            ]
+            for i in range(0, len(unused), _LIST_PAGE):
+                self.chunks.delete(ids=unused[i : i + _LIST_PAGE])
+            return len(unused)
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def current(self, hits: list[tuple[Any, float]]) -> list[tuple[Any, float]]:
+        """The dense hits whose vectors are of the version this cache holds: vectors of a
+        version being written, or of one replaced since, are left out."""
+        held = self.store.content_hashes(doc.metadata["article_id"] for doc, _ in hits)
+        return [
+            (doc, score)
+            for doc, score in hits
+            if doc.metadata.get("version") == held.get(doc.metadata["article_id"])
+        ]
+
+    # --- keeping the cache in step ---------------------------------------------------------
+
+    def catch_up(self, force: bool = False) -> None:
+        """Apply the changes stamped since the last look (all records on first use)."""
+        with self._lock:
+            if not force and time.monotonic() - self._looked < self.settings.sync_interval:
+                return
+            looked = time.monotonic()
+            now = self.now()
+            if self._meta("replica_of") != str(self.records.id):
+                self._full_sync()
+            else:
+                since = int(self._meta("replica_position") or 0)
+                since -= int(self.settings.sync_window * 1e9)
+                self._apply(self._listed(self.records, {"stamp": {"$gte": since}}))
+            self._set_meta("replica_position", str(now))
+            self._looked = looked
+
+    def _full_sync(self) -> None:
+        """Make the cache hold exactly the server's live records."""
+        listed = self._listed(self.records, None)
+        live = {rid for rid, meta in listed.items() if meta.get("op") == "add"}
+        with self.store._lock:
+            local = [r[0] for r in self.store._db.execute("SELECT id FROM articles")]
+        unknown = [i for i in local if i not in live]
+        if unknown and self._meta("replica_of") is None:
+            raise StoreError(
+                f"{self.settings.data_dir}: holds {len(unknown)} articles that the Chroma "
+                f"server's collection {self.settings.collection!r} has no records of (written "
+                "before server mode kept every article on the server, or for another server); "
+                "use an empty ASSISTANT_DATA_DIR and add those articles again"
+            )
+        self.store._delete_rows_of(unknown)
+        self._apply(listed)
+        self._set_meta("replica_of", str(self.records.id))
+
+    def _listed(self, collection: Any, where: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+        """Id -> metadata of a collection's entries matching `where` (all if None)."""
+        out: dict[str, dict[str, Any]] = {}
+        offset = 0
+        while True:
+            got = collection.get(
+                where=where, limit=_LIST_PAGE, offset=offset, include=["metadatas"]
+            )
+            out.update(zip(got["ids"], got["metadatas"], strict=True))
+            if len(got["ids"]) < _LIST_PAGE:
+                return out
+            offset += _LIST_PAGE
+
+    def _apply(self, changed: dict[str, dict[str, Any]]) -> None:
+        """Bring the cache's copy of these records up to the server's (no re-embedding)."""
+        held = self.store.content_hashes(changed)
+        removed = [rid for rid, meta in changed.items() if meta.get("op") != "add" and rid in held]
+        fetch = sorted(
+            rid
+            for rid, meta in changed.items()
+            if meta.get("op") == "add" and held.get(rid) != meta.get("content_hash")
+        )
+        for i in range(0, len(fetch), _PAGE):
+            got = self.records.get(ids=fetch[i : i + _PAGE], include=["metadatas", "documents"])
+            batch, sentences, added_at = [], {}, {}
+            for rid, text, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
+                if meta.get("op") != "add":  # removed since it was listed
+                    removed.append(rid)
+                    continue
+                item, vectors = from_record(rid, text, meta)
+                if item.article.content_hash != meta["content_hash"]:
+                    log.warning("record %s does not match its content hash; skipped", rid)
+                    continue
+                batch.append(item)
+                sentences[rid] = vectors
+                added_at[rid] = meta["added_at"]
+            if batch:
+                self.store._commit_rows(batch, sentences, added_at)
+        if removed:
+            self.store._delete_rows_of(removed)
+
+    def _meta(self, key: str) -> str | None:
+        with self.store._lock:
+            row = self.store._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _set_meta(self, key: str, value: str) -> None:
+        with self.store._lock, self.store._db:
+            self.store._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, value))
