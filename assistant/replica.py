@@ -86,13 +86,19 @@ def _decode_sentences(article_id: str, meta: dict[str, Any]) -> dict[SentenceKey
 
 
 def record_metadata(
-    item: Pending, sentences: dict[SentenceKey, Any], added_at: str, stamp: int, writer: str
+    item: Pending,
+    sentences: dict[SentenceKey, Any],
+    added_at: str,
+    stamp: int,
+    writer: str,
+    position: int = 0,
 ) -> dict[str, Any]:
     """A live article's record metadata: everything but its text and chunk vectors."""
     a = item.article
     meta: dict[str, Any] = {
         "op": "add",
         "stamp": stamp,
+        "position": position,  # in its batch: replicas apply a batch in the writer's order
         "writer": writer,
         "title": a.title,
         "content_hash": a.content_hash,
@@ -201,8 +207,8 @@ class Replica:
             ids=[*versions, *gone],
             documents=[item.article.text for item in batch] + [None] * len(gone),
             metadatas=[
-                record_metadata(item, embedded[item.article.id][1], added_at, stamp, self.writer)
-                for item in batch
+                record_metadata(item, embedded[item.article.id][1], added_at, stamp, self.writer, n)
+                for n, item in enumerate(batch)
             ]
             + [self._tombstone(stamp)] * len(gone),
             embeddings=[_slot(i) for i in [*versions, *gone]],
@@ -341,15 +347,24 @@ class Replica:
         """Bring the cache's copy of these records up to the server's (no re-embedding)."""
         held = self.store.content_hashes(changed)
         removed = [rid for rid, meta in changed.items() if meta.get("op") != "add" and rid in held]
+        # In the order they were written, so near-duplicates group as they did for the writer.
         fetch = sorted(
-            rid
-            for rid, meta in changed.items()
-            if meta.get("op") == "add" and held.get(rid) != meta.get("content_hash")
+            (
+                rid
+                for rid, meta in changed.items()
+                if meta.get("op") == "add" and held.get(rid) != meta.get("content_hash")
+            ),
+            key=lambda rid: (changed[rid]["stamp"], changed[rid].get("position", 0), rid),
         )
         for i in range(0, len(fetch), _PAGE):
             got = self.records.get(ids=fetch[i : i + _PAGE], include=["metadatas", "documents"])
+            order = {rid: n for n, rid in enumerate(fetch[i : i + _PAGE])}
+            found = sorted(
+                zip(got["ids"], got["documents"], got["metadatas"], strict=True),
+                key=lambda record: order[record[0]],
+            )
             batch, sentences, added_at = [], {}, {}
-            for rid, text, meta in zip(got["ids"], got["documents"], got["metadatas"], strict=True):
+            for rid, text, meta in found:
                 if meta.get("op") != "add":  # removed since it was listed
                     removed.append(rid)
                     continue

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from chroma_server import chroma_server
+from test_duplicates import syndicated
 
 from assistant.answer import Answer
 from assistant.assistant import Assistant
@@ -102,6 +103,28 @@ def test_replicas_see_each_others_adds_replaces_and_removes(
     assert c.list_articles() == b.list_articles()
     for x in (a, b, c):
         x.close()
+
+
+def test_replicas_group_near_duplicates_as_the_writer_did(
+    chroma_url: str, collection: str, tmp_path: Path, embedder, articles_dir: Path
+):
+    a = Assistant(_settings(tmp_path / "a", chroma_url, collection), embedder=embedder)
+    a.add([articles_dir])
+    original = next(i.id for i in a.list_articles() if "Port Alder" in i.title)
+    # An id that sorts first: a replica applying records by id would make it the canonical.
+    [copy] = a.add([syndicated(tmp_path, "00-wire")]).results
+    assert copy.duplicate_of == original
+    b = Assistant(_settings(tmp_path / "b", chroma_url, collection), embedder=embedder)
+    ids = [i.id for i in b.list_articles()]
+    assert b.store.duplicate_groups(ids) == a.store.duplicate_groups(ids) != {}
+    # The story is answered once, from the same outlet, the other listed.
+    answers = [_verified(x, x.ask(HOMES)).citations for x in (a, b)]
+    assert [[(c.article_id, [o.article_id for o in c.also_in]) for c in x] for x in answers] == [
+        [(c.article_id, [o.article_id for o in c.also_in]) for c in answers[0]]
+    ] * 2
+    assert len({c.article_id for c in answers[1]} & {original, "00-wire"}) == 1
+    a.close()
+    b.close()
 
 
 def test_a_replica_looks_at_most_every_sync_interval(
