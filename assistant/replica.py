@@ -1,13 +1,15 @@
 """Server mode: every durable byte on the Chroma server; the data folder is a cache of it.
 
-With ASSISTANT_CHROMA_URL the store is two collections on the server:
+With ASSISTANT_CHROMA_URL the store is three collections on the server:
 
 - `<collection>`: the chunk vectors, id `<chunk id>@<content hash>`, metadata `version` = the
   article's content hash. A new version's vectors never overwrite the live version's.
+- `<collection>_sentences`: one entry per article version, id `<article id>@<content hash>`:
+  its sentences' vectors (float16, base64), kept apart so that listing records stays light.
 - `<collection>_articles`: one record per article, the commit point. Its document is the text;
-  its metadata the article's fields, its chunks' offsets, its sentences' vectors (float16,
-  base64) and a `stamp` (the server's clock when written). A removed article leaves a tombstone
-  (`op` "remove"), so removals are changes that can be read like any other.
+  its metadata the article's fields, its chunks' offsets and a `stamp` (the server's clock when
+  written). A removed article leaves a tombstone (`op` "remove"), so removals are changes that
+  can be read like any other.
 
 A write goes: vectors of the new version, then the records (the commit), then the local cache,
 then the previous version's vectors. A process killed at any point leaves every record whole;
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RECORDS = "{}_articles"
+SENTENCES = "{}_sentences"
 _FIELDS = ("url", "source", "author", "published", "origin")  # optional: Chroma has no null
 _PAGE = 100  # records fetched with their texts per request
 _LIST_PAGE = 1000  # records listed (metadata only) per request
@@ -87,13 +90,12 @@ def _decode_sentences(article_id: str, meta: dict[str, Any]) -> dict[SentenceKey
 
 def record_metadata(
     item: Pending,
-    sentences: dict[SentenceKey, Any],
     added_at: str,
     stamp: int,
     writer: str,
     position: int = 0,
 ) -> dict[str, Any]:
-    """A live article's record metadata: everything but its text and chunk vectors."""
+    """A live article's record metadata: everything but its text and its vectors."""
     a = item.article
     meta: dict[str, Any] = {
         "op": "add",
@@ -106,14 +108,11 @@ def record_metadata(
         "chunks": json.dumps([[c.start, c.end] for c in item.chunks]),
     }
     meta.update({f: getattr(a, f) for f in _FIELDS if getattr(a, f) is not None})
-    meta.update(_encode_sentences(sentences))
     return meta
 
 
-def from_record(
-    article_id: str, text: str, meta: dict[str, Any]
-) -> tuple[Pending, dict[SentenceKey, Any]]:
-    """The article, its chunks and its sentence vectors, as a live record holds them."""
+def from_record(article_id: str, text: str, meta: dict[str, Any]) -> Pending:
+    """The article and its chunks, as a live record holds them."""
     article = Article(
         id=article_id, title=meta["title"], text=text, **{f: meta.get(f) for f in _FIELDS}
     )
@@ -121,7 +120,7 @@ def from_record(
         Chunk(f"{article_id}:{n}", article_id, n, start, end, text[start:end])
         for n, (start, end) in enumerate(json.loads(meta["chunks"]))
     ]
-    return Pending(article, chunks), _decode_sentences(article_id, meta)
+    return Pending(article, chunks)
 
 
 class Replica:
@@ -136,6 +135,9 @@ class Replica:
             RECORDS.format(self.settings.collection),
             metadata={"vector_space": space},
             embedding_function=None,
+        )
+        self.sentences = client.get_or_create_collection(
+            SENTENCES.format(self.settings.collection), embedding_function=None
         )
         held = (self.records.metadata or {}).get("vector_space", space)
         if held != space:
@@ -192,6 +194,22 @@ class Replica:
             self.chunks.upsert(
                 ids=ids, embeddings=vectors, metadatas=metadatas, documents=documents
             )
+        entries = {
+            f"{item.article.id}@{item.article.content_hash}": {
+                "article_id": item.article.id,
+                "version": item.article.content_hash,
+                "stamp": stamp,
+                **_encode_sentences(embedded[item.article.id][1]),
+            }
+            for item in batch
+            if embedded[item.article.id][1]
+        }
+        if entries:
+            self.sentences.upsert(
+                ids=list(entries),
+                metadatas=list(entries.values()),
+                embeddings=[_slot(i) for i in entries],
+            )
 
     def commit(self, batch: Sequence[Pending], embedded: Embedded) -> tuple[dict[str, str], str]:
         """Write step 2, the commit: the new versions' records, and tombstones for the articles
@@ -207,7 +225,7 @@ class Replica:
             ids=[*versions, *gone],
             documents=[item.article.text for item in batch] + [None] * len(gone),
             metadatas=[
-                record_metadata(item, embedded[item.article.id][1], added_at, stamp, self.writer, n)
+                record_metadata(item, added_at, stamp, self.writer, n)
                 for n, item in enumerate(batch)
             ]
             + [self._tombstone(stamp)] * len(gone),
@@ -232,6 +250,7 @@ class Replica:
             self.store._delete_rows_of(wanted)  # and any the cache still had
             if existing:
                 self.chunks.delete(where={"article_id": {"$in": existing}})
+                self.sentences.delete(where={"article_id": {"$in": existing}})
             return existing
 
     def _tombstone(self, stamp: int) -> dict[str, Any]:
@@ -257,6 +276,8 @@ class Replica:
         for i in range(0, len(conditions), 100):
             part = conditions[i : i + 100]
             self.chunks.delete(where=part[0] if len(part) == 1 else {"$or": part})
+        if versions:
+            self.sentences.delete(ids=[f"{aid}@{version}" for aid, version in versions.items()])
 
     def sweep(self, older_than: float = 3600.0) -> int:
         """Delete the vectors no live record uses, written more than `older_than` seconds ago
@@ -280,7 +301,23 @@ class Replica:
             ]
             for i in range(0, len(unused), _LIST_PAGE):
                 self.chunks.delete(ids=unused[i : i + _LIST_PAGE])
-            return len(unused)
+            # Sentence entries are listed by id only (their metadata is large), then checked.
+            suspects = [
+                sid
+                for sid in self._ids(self.sentences)
+                if live.get(sid.rsplit("@", 1)[0]) != sid.rsplit("@", 1)[1]
+            ]
+            old: list[str] = []
+            for i in range(0, len(suspects), _LIST_PAGE):
+                got = self.sentences.get(ids=suspects[i : i + _LIST_PAGE], include=["metadatas"])
+                old.extend(
+                    sid
+                    for sid, meta in zip(got["ids"], got["metadatas"], strict=True)
+                    if int(meta.get("stamp", 0)) < cutoff
+                )
+            if old:
+                self.sentences.delete(ids=old)
+            return len(unused) + len(old)
 
     # --- reading ---------------------------------------------------------------------------
 
@@ -330,6 +367,14 @@ class Replica:
         self._apply(listed)
         self._set_meta("replica_of", str(self.records.id))
 
+    def _ids(self, collection: Any) -> list[str]:
+        out: list[str] = []
+        while True:
+            got = collection.get(limit=_LIST_PAGE, offset=len(out), include=[])
+            out.extend(got["ids"])
+            if len(got["ids"]) < _LIST_PAGE:
+                return out
+
     def _listed(self, collection: Any, where: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
         """Id -> metadata of a collection's entries matching `where` (all if None)."""
         out: dict[str, dict[str, Any]] = {}
@@ -363,22 +408,33 @@ class Replica:
                 zip(got["ids"], got["documents"], got["metadatas"], strict=True),
                 key=lambda record: order[record[0]],
             )
-            batch, sentences, added_at = [], {}, {}
+            batch, added_at = [], {}
             for rid, text, meta in found:
                 if meta.get("op") != "add":  # removed since it was listed
                     removed.append(rid)
                     continue
-                item, vectors = from_record(rid, text, meta)
+                item = from_record(rid, text, meta)
                 if item.article.content_hash != meta["content_hash"]:
                     log.warning("record %s does not match its content hash; skipped", rid)
                     continue
                 batch.append(item)
-                sentences[rid] = vectors
                 added_at[rid] = meta["added_at"]
+            sentences = self._sentences_of(batch)
             if batch:
                 self.store._commit_rows(batch, sentences, added_at)
         if removed:
             self.store._delete_rows_of(removed)
+
+    def _sentences_of(self, batch: Sequence[Pending]) -> dict[str, dict[SentenceKey, Any]]:
+        """The sentence vectors of these article versions, for those that have them."""
+        if not batch:
+            return {}
+        ids = [f"{item.article.id}@{item.article.content_hash}" for item in batch]
+        got = self.sentences.get(ids=ids, include=["metadatas"])
+        return {
+            meta["article_id"]: _decode_sentences(meta["article_id"], meta)
+            for meta in got["metadatas"]
+        }
 
     def _meta(self, key: str) -> str | None:
         with self.store._lock:

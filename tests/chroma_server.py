@@ -46,5 +46,9 @@ def chroma_server(folder: Path) -> Iterator[str]:
         yield url
     finally:
         server.terminate()
-        server.wait(timeout=20)
+        try:
+            server.wait(timeout=60)
+        except subprocess.TimeoutExpired:  # a loaded machine: stop it the hard way
+            server.kill()
+            server.wait()
         log.close()
