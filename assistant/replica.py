@@ -54,6 +54,9 @@ log = logging.getLogger(__name__)
 RECORDS = "{}_articles"
 SENTENCES = "{}_sentences"
 _FIELDS = ("url", "source", "author", "published", "origin")  # optional: Chroma has no null
+# A live record's other keys. Chroma's upsert merges metadata: a tombstone sets these to None
+# (which deletes a key) and the text to "", so nothing of a removed article stays on the server.
+_RECORD_KEYS = ("position", "title", "content_hash", "added_at", "chunks", *_FIELDS)
 _PAGE = 100  # records fetched with their texts per request
 _LIST_PAGE = 1000  # records listed (metadata only) per request
 
@@ -178,7 +181,8 @@ class Replica:
             return repeats
 
     def put_vectors(self, batch: Sequence[Pending], embedded: Embedded) -> None:
-        """Write step 1: the chunk vectors of the new versions, beside the live ones."""
+        """Write step 1: the chunk and sentence vectors of the new versions, beside the live
+        ones (their ids hold the content hash)."""
         stamp = self.now()
         ids, vectors, metadatas, documents = [], [], [], []
         for item in batch:
@@ -223,7 +227,7 @@ class Replica:
         gone = sorted(touched - set(versions))  # replaced by an article with another id
         self.records.upsert(
             ids=[*versions, *gone],
-            documents=[item.article.text for item in batch] + [None] * len(gone),
+            documents=[item.article.text for item in batch] + [""] * len(gone),
             metadatas=[
                 record_metadata(item, added_at, stamp, self.writer, n)
                 for n, item in enumerate(batch)
@@ -243,7 +247,7 @@ class Replica:
                 stamp = self.now()
                 self.records.upsert(
                     ids=existing,
-                    documents=[None] * len(existing),
+                    documents=[""] * len(existing),
                     metadatas=[self._tombstone(stamp)] * len(existing),
                     embeddings=[_slot(i) for i in existing],
                 )
@@ -254,7 +258,12 @@ class Replica:
             return existing
 
     def _tombstone(self, stamp: int) -> dict[str, Any]:
-        return {"op": "remove", "stamp": stamp, "writer": self.writer}
+        return {
+            "op": "remove",
+            "stamp": stamp,
+            "writer": self.writer,
+            **dict.fromkeys(_RECORD_KEYS),
+        }
 
     def _live(self, article_ids: Iterable[str]) -> dict[str, str]:
         """The content hash of each of these articles that is live on the server."""

@@ -115,6 +115,10 @@ def test_replicas_see_each_others_adds_replaces_and_removes(
     assert all(p.article_id != cup for p in a.search("Lindqvist penalty final"))
     assert _only_live_vectors(a)
     assert b.remove([cup]) == []
+    # Its tombstone keeps nothing of it: no text, no title.
+    assert b.store.replica is not None
+    tomb = b.store.replica.records.get(ids=[cup], include=["documents", "metadatas"])
+    assert tomb["documents"] == [""] and set(tomb["metadatas"][0]) == {"op", "stamp", "writer"}
 
     # A third process starting empty holds exactly what the others hold.
     c = Assistant(_settings(tmp_path / "c", chroma_url, collection), embedder=embedder)
