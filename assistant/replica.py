@@ -110,7 +110,8 @@ def record_metadata(
         "added_at": added_at,
         "chunks": json.dumps([[c.start, c.end] for c in item.chunks]),
     }
-    meta.update({f: getattr(a, f) for f in _FIELDS if getattr(a, f) is not None})
+    # Every field, None too: upsert merges metadata, and None deletes what a previous version had.
+    meta.update({f: getattr(a, f) for f in _FIELDS})
     return meta
 
 

@@ -149,6 +149,28 @@ def test_replicas_group_near_duplicates_as_the_writer_did(
     b.close()
 
 
+def test_a_new_version_without_a_field_the_old_one_had(
+    chroma_url: str, collection: str, tmp_path: Path, embedder
+):
+    a = Assistant(_settings(tmp_path / "a", chroma_url, collection), embedder=embedder)
+    b = Assistant(_settings(tmp_path / "b", chroma_url, collection), embedder=embedder)
+    text = "The Millbrook council approved the new bridge on Tuesday after a long debate."
+    feed = tmp_path / "feed.jsonl"
+    first = {"id": "bridge", "title": "Bridge", "text": text, "author": "Ann Lee", "url": "u"}
+    feed.write_text(json.dumps(first) + "\n")
+    a.add([feed])
+    before = b.get("bridge")
+    assert before is not None and before.author == "Ann Lee"
+    second = {"id": "bridge", "title": "Bridge", "text": text + " Work starts in May."}
+    feed.write_text(json.dumps(second) + "\n")
+    assert a.add([feed]).count("replaced") == 1
+    new = b.get("bridge")
+    assert new is not None and new == a.get("bridge")
+    assert new.author is None and new.url is None and new.text.endswith("May.")
+    a.close()
+    b.close()
+
+
 def test_a_replica_looks_at_most_every_sync_interval(
     chroma_url: str, collection: str, tmp_path: Path, embedder, articles_dir: Path
 ):
