@@ -7,8 +7,8 @@ render it; this file only lays out the page and wires events.
 from __future__ import annotations
 
 import argparse
+import getpass
 import html
-import ipaddress
 import re
 import sys
 import tempfile
@@ -17,14 +17,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from assistant.settings import Settings, go_offline
+from pydantic import SecretStr
+
+from assistant.settings import Settings, UnsafeServing, go_offline, is_loopback, web_login
 
 go_offline()  # before gradio is imported: no analytics, no version check, no hub telemetry
 
 import gradio as gr  # noqa: E402
 
 from assistant.answer import Answer  # noqa: E402
-from assistant.assistant import Assistant, IngestReport  # noqa: E402
+from assistant.assistant import Assistant, QuestionTooLong  # noqa: E402
 from assistant.conversation import (  # noqa: E402
     Turn,
     answer_markdown,
@@ -32,6 +34,7 @@ from assistant.conversation import (  # noqa: E402
     conversation_markdown,
     export_name,
     md_escape,
+    md_inline,
     parse_cite,
 )
 from assistant.dates import period  # noqa: E402
@@ -46,7 +49,7 @@ from assistant.reader import (  # noqa: E402
     missing_html,
     passages_html,
 )
-from assistant.uploads import add_with_progress, human_size, stage_uploads  # noqa: E402
+from assistant.uploads import add_uploads, human_size, stage_uploads  # noqa: E402
 
 FILE_TYPES = [".txt", ".md", ".html", ".htm", ".pdf", ".jsonl"]
 STREAM_PAUSE = 0.06  # seconds between streamed blocks, so an answer visibly builds up
@@ -108,6 +111,7 @@ table.corpus .id { font-family: var(--font-mono); font-size: 0.8em;
 .status-replaced { background: #dbeafe; color: #1e40af; }
 .status-unchanged { background: #f1f5f9; color: #475569; }
 .status-failed { background: #fee2e2; color: #991b1b; }
+.status-skipped { background: #fef9c3; color: #854d0e; }
 ol.passages { list-style: none; padding: 0; margin: 0; }
 li.passage { border: 1px solid var(--border-color-primary); border-radius: 8px;
   padding: 10px 14px; margin-bottom: 10px; }
@@ -256,7 +260,10 @@ def build_app(assistant: Assistant) -> gr.Blocks:
 
     def search(query: str, k: float) -> str:
         query = (query or "").strip()
-        return passages_html(query, assistant.search(query, int(k)) if query else [])
+        try:
+            return passages_html(query, assistant.search(query, int(k)) if query else [])
+        except QuestionTooLong as e:  # typed past the box's limit, or through the API
+            raise gr.Error(str(e)) from e
 
     # --- adding and removing ---------------------------------------------------------------
 
@@ -270,11 +277,10 @@ def build_app(assistant: Assistant) -> gr.Blocks:
             progress(done / total if total else 1.0, desc=what)
 
         try:
-            report = add_with_progress(assistant, staged.paths, step)
+            report = add_uploads(assistant, staged, step)  # the copies are deleted after
         except Exception as e:  # e.g. the data directory became unwritable
             failed = f'<p class="ingest-summary">Could not add the files: {html.escape(str(e))}</p>'
             return failed, gr.skip(), *refresh()
-        report = IngestReport(staged.refused + report.results)
         return ingest_html(report), None, *refresh()
 
     def add_text(text: str, title: str, url: str) -> tuple[Any, ...]:
@@ -291,9 +297,9 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         article = assistant.get(article_id)
         removed = assistant.remove([article_id])
         if removed and article:
-            message = f"Removed “{md_escape(article.title)}”."
+            message = f"Removed “{md_inline(article.title)}”."
         else:
-            message = f"No article with id {md_escape(article_id)} (already removed?)."
+            message = f"No article with id {md_inline(article_id)} (already removed?)."
         return message, *refresh()
 
     # --- the page --------------------------------------------------------------------------
@@ -330,6 +336,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                                 scale=6,
                                 autofocus=True,
                                 max_lines=4,
+                                max_length=settings.max_question_chars,
                             )
                             ask = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
                         with gr.Accordion("Period", open=False, elem_id="period"):
@@ -366,6 +373,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                                 show_label=False,
                                 placeholder="Search the articles: the ranked passages, no answer",
                                 scale=6,
+                                max_length=settings.max_question_chars,
                             )
                             k = gr.Slider(
                                 1, 30, value=settings.top_k, step=1, label="Passages", scale=2
@@ -460,15 +468,6 @@ def build_app(assistant: Assistant) -> gr.Blocks:
     return app
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def launch(
     app: gr.Blocks,
     settings: Settings,
@@ -476,19 +475,19 @@ def launch(
     port: int | None = None,
     **kwargs: Any,
 ) -> Any:
-    """Serve the app: local only by default, login from settings when listening further."""
+    """Serve the app: local only by default; a login when one is set, required beyond loopback.
+
+    Raises UnsafeServing (before anything listens) when the settings do not allow serving there.
+    """
     host = host or settings.host
     port = port or settings.port
-    auth = None
-    if not is_loopback(host):
-        if settings.auth_user and settings.auth_password:
-            auth = (settings.auth_user, settings.auth_password)
-        else:
-            print(
-                f"warning: listening on {host} without a login; set ASSISTANT_AUTH_USER and "
-                "ASSISTANT_AUTH_PASSWORD to require one",
-                file=sys.stderr,
-            )
+    auth = web_login(settings, host)
+    if auth is None and not is_loopback(host):
+        print(
+            f"warning: listening on {host} without a login (--no-auth): anyone who can reach "
+            "it can read, add and remove articles",
+            file=sys.stderr,
+        )
     app.queue(default_concurrency_limit=8)  # several people chat while one adds articles
     return app.launch(
         server_name=host,
@@ -505,11 +504,13 @@ def launch(
 
 def serve(assistant: Assistant, host: str | None = None, port: int | None = None) -> None:
     """Load the model, then serve the app until Ctrl-C."""
+    login = web_login(assistant.settings, host or assistant.settings.host)  # before the slow part
     print("Loading the embedding model…", file=sys.stderr)
     assistant.embedder.embed_query("warm up")  # so the first question is not the slow one
     app = build_app(assistant)
     _, url, _ = launch(app, assistant.settings, host, port, quiet=True, prevent_thread_lock=True)
-    print(f"The chat window is at {url} (Ctrl-C stops it).", file=sys.stderr)
+    asks = f", it asks for the login of {login[0]}" if login else ""
+    print(f"The chat window is at {url}{asks} (Ctrl-C stops it).", file=sys.stderr)
     app.block_thread()
 
 
@@ -518,8 +519,32 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", help="address to listen on (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port to listen on (default: 7860)")
     parser.add_argument("--data-dir", type=Path, help="where the store lives (default: ./data)")
+    parser.add_argument("--auth-user", help="ask for this user name and a password")
+    parser.add_argument(
+        "--auth-password",
+        help="the login's password (else ASSISTANT_AUTH_PASSWORD, else it is prompted for)",
+    )
+    parser.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="allow listening beyond this machine without a login (a trusted network only)",
+    )
     args = parser.parse_args(argv)
-    settings = Settings(**({"data_dir": args.data_dir} if args.data_dir else {}))
+    overrides: dict[str, Any] = {"data_dir": args.data_dir} if args.data_dir else {}
+    if args.no_auth:
+        overrides["no_auth"] = True
+    settings = Settings(**overrides)
+    login: dict[str, Any] = {"auth_user": args.auth_user} if args.auth_user else {}
+    password = args.auth_password
+    if args.auth_user and not password and settings.auth_password is None:
+        password = getpass.getpass(f"Password for {args.auth_user}: ")
+    if password:
+        login["auth_password"] = SecretStr(password)
+    settings = settings.model_copy(update=login)
+    try:  # refused before the model loads and before anything listens
+        web_login(settings, args.host or settings.host)
+    except UnsafeServing as e:
+        parser.exit(2, f"error: {e}\n")
     assistant = Assistant(settings)
     try:
         serve(assistant, args.host, args.port)

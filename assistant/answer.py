@@ -9,7 +9,7 @@ from typing import Any
 
 from rapidfuzz import fuzz
 
-from assistant.articles import Article
+from assistant.articles import Article, one_line, safe_url
 from assistant.chunking import sentence_spans
 from assistant.cues import facts, new_candidates
 from assistant.dates import DateRange, long_day
@@ -131,13 +131,17 @@ def verify(citation: Citation, article: Article) -> None:
 
 
 def source_line(c: Citation) -> str:
-    """`[n] Title — Source, date <url>` for the sources list."""
-    details = ", ".join(x for x in (c.source, (c.published or "")[:10]) if x)
-    line = f"[{c.n}] {c.title}" + (f" — {details}" if details else "")
-    line += f" <{c.url}>" if c.url else ""
+    """`[n] Title — Source, date <url>` for the sources list: one line, only a web URL shown.
+
+    Plain text (the terminal's and the JSON's); where it is shown as Markdown it is escaped.
+    """
+    details = ", ".join(one_line(x) for x in (c.source, (c.published or "")[:10]) if x)
+    line = f"[{c.n}] {one_line(c.title)}" + (f" — {details}" if details else "")
+    url = safe_url(c.url)
+    line += f" <{url}>" if url else ""
     if c.also_in:
         others = [
-            " ".join(x for x in (o.source or o.title, (o.published or "")[:10]) if x)
+            one_line(" ".join(x for x in (o.source or o.title, (o.published or "")[:10]) if x))
             for o in c.also_in
         ]
         line += f" (also in: {'; '.join(others)})"
@@ -296,8 +300,13 @@ class Composer:
         searched_for: str,
         passages: Sequence[Passage],
         q_vector: list[float],
+        articles: dict[str, Article] | None = None,
     ) -> Answer:
-        articles = self._articles([p.article_id for p in passages[: self.settings.quote_passages]])
+        """The quotes that answer the question, or an abstention; `articles`: the passages'
+        articles as retrieval read them (else they are read here)."""
+        wanted = [p.article_id for p in passages[: self.settings.quote_passages]]
+        if articles is None or not articles.keys() >= set(wanted):
+            articles = self._articles(wanted)
         texts = {aid: a.text for aid, a in articles.items()}
         sentences = self.candidates(passages, texts)
         scored = self.score(searched_for, q_vector, sentences, articles) if sentences else []
@@ -346,5 +355,5 @@ class Composer:
         closest = list(dict.fromkeys(p.title for p in passages))[:3]
         text = ABSTAIN_TEXT
         if closest:
-            text += " The closest articles are:\n" + "\n".join(f"- {t}" for t in closest)
+            text += " The closest articles are:\n" + "\n".join(f"- {one_line(t)}" for t in closest)
         return Answer(question, searched_for, text, (), tuple(passages), True, confidence)

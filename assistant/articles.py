@@ -6,22 +6,61 @@ import codecs
 import hashlib
 import json
 import logging
+import multiprocessing as mp
+import os
 import re
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
+from urllib.parse import quote, urlsplit
 
-from assistant.dates import published_day
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+    from multiprocessing.context import ForkServerContext, SpawnContext
 
 SUPPORTED_SUFFIXES = (".txt", ".md", ".html", ".htm", ".pdf", ".jsonl")
 TITLE_MAX_CHARS = 200
+META_MAX_CHARS = 200  # an outlet, author or date: shown beside every quote of the article
+
+# Control characters that are not whitespace (whitespace is collapsed to a space instead).
+_NON_SPACE_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
+# Every run of whitespace, line breaks of every kind included (\n \r \v \f \x85 \u2028 \u2029).
+_WHITESPACE = re.compile(r"\s+")
+
+
+def one_line(text: str, limit: int | None = None) -> str:
+    """Metadata as one line of plain text: control characters gone, whitespace runs one space.
+
+    A line break in a title would otherwise end the block it is shown in, and what follows
+    would be read as Markdown wherever the title is rendered.
+    """
+    line = _WHITESPACE.sub(" ", _NON_SPACE_CONTROL.sub("", text)).strip()
+    if limit is not None and len(line) > limit:
+        line = line[: limit - 1].rstrip() + "…"
+    return line
+
+
+def safe_url(url: str | None) -> str | None:
+    """The URL if it is a plain web link (never `javascript:` or `data:`), else None."""
+    if not url:
+        return None
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        return None
+    # Characters that would end a Markdown link target or an HTML attribute, percent-encoded.
+    return quote(url, safe=":/?#[]@!$&'*+,;=%~-._")
 
 
 @dataclass(frozen=True)
 class Article:
-    """An article with its canonical text; citation offsets refer to `text`."""
+    """An article with its canonical text; citation offsets refer to `text`.
+
+    Its metadata (title, url, outlet, author, date) is single-line plain text, whatever the
+    loader or the store gave: it is normalised here, the one place every article is built.
+    """
 
     id: str
     title: str
@@ -31,6 +70,16 @@ class Article:
     author: str | None = None
     published: str | None = None
     origin: str | None = None  # the file path or URL a newer version replaces by
+
+    def __post_init__(self) -> None:
+        # Frozen: fields are set through object.__setattr__, as dataclasses do themselves.
+        object.__setattr__(self, "title", one_line(self.title, TITLE_MAX_CHARS))
+        object.__setattr__(self, "url", one_line(self.url) or None if self.url else None)
+        for name in ("source", "author", "published"):
+            value = getattr(self, name)
+            object.__setattr__(
+                self, name, one_line(value, META_MAX_CHARS) or None if value else None
+            )
 
     @property
     def content_hash(self) -> str:
@@ -58,10 +107,12 @@ def text_id(text: str) -> str:
 
 
 # A photo credit glued to a headline by a scraper: "…Putin?Credit…Doug Mills/The New York Times".
-# Case-sensitive and at a word start, so "Consumer credit: what…" keeps its words.
+# Case-sensitive and at a word start, so "Consumer credit: what…" keeps its words. The credit
+# runs to the end, so the search stops at the first name after the mark: asking that it reach
+# the end of the line (`.*$`) made the search quadratic in a title with many marks and a newline.
 _CREDIT = re.compile(
     r"(?:(?<=[^\w\s])|(?<=\s)|(?<=[a-z]))(?:(?:Photo|Image)\s+[Cc]redit|Credit|Photograph|Photo)"
-    r"\s*(?:…|\.\.\.|:)\s*\S.*$"
+    r"\s*(?:…|\.\.\.|:)\s*\S"
 )
 _MD_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+")
 # Anchored at the start of a run of spaces: otherwise a long run makes the search quadratic.
@@ -211,7 +262,16 @@ def _pdf_page_text(page_text: str) -> str:
     return "\n".join(paragraphs)
 
 
-def _from_pdf(path: Path, data: bytes) -> Article:
+@dataclass(frozen=True)
+class _PdfInfo:
+    """The document info a PDF's reader passes back: plain strings, so it crosses processes."""
+
+    title: str | None
+    author: str | None
+
+
+def _read_pdf(data: bytes, max_pages: int | None) -> tuple[list[str], _PdfInfo]:
+    """The text of each page and the document info; _Skip for an unreadable or too long PDF."""
     import io
 
     from pypdf import PdfReader
@@ -224,14 +284,82 @@ def _from_pdf(path: Path, data: bytes) -> Article:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise _Skip("encrypted PDF (needs a password); skipped")
+        count = len(reader.pages)
+        if max_pages is not None and count > max_pages:
+            raise _Skip(f"{count:,} pages; the limit is {max_pages:,}; skipped")
         pages = [page.extract_text() or "" for page in reader.pages]
-        info = reader.metadata
+        meta = reader.metadata
+        info = _PdfInfo(
+            str(meta.title) if meta and meta.title else None,
+            str(meta.author) if meta and meta.author else None,
+        )
     except _Skip:
         raise
     except DependencyError as e:  # AES encryption without the optional crypto package
         raise _Skip("encrypted PDF (needs a password); skipped") from e
     except (PdfReadError, ValueError, KeyError, TypeError, OSError) as e:
         raise _Skip(f"not a readable PDF ({e})") from e
+    return pages, info
+
+
+def _pdf_worker(send: Connection, data: bytes, max_pages: int | None) -> None:
+    """Runs in a child process: reads the PDF and sends back the outcome."""
+    try:
+        send.send(("read", _read_pdf(data, max_pages)))
+    except _Skip as e:
+        send.send(("skip", str(e)))
+    except Exception as e:  # a parser crashing on hostile input
+        send.send(("skip", f"could not be read ({type(e).__name__}: {e})"))
+    finally:
+        send.close()
+
+
+def _reader_context() -> ForkServerContext | SpawnContext:
+    """How PDF readers are started: forked from a fork server where there is one.
+
+    The fork server is a clean process with pypdf loaded: a reader starts quickly, and forking
+    it is safe while this process runs other threads (the web UI, the embedding model).
+    """
+    if "forkserver" in mp.get_all_start_methods():
+        context = mp.get_context("forkserver")
+        context.set_forkserver_preload(["assistant.articles", "pypdf"])
+        return context
+    return mp.get_context("spawn")
+
+
+def _read_pdf_in_time(
+    data: bytes, max_pages: int | None, seconds: float | None
+) -> tuple[list[str], _PdfInfo]:
+    """`_read_pdf` in a child process stopped after `seconds`: pypdf parses a page's drawing
+    commands in one go, which a hostile page can make last minutes, and only a process can be
+    stopped part-way."""
+    if seconds is None:
+        return _read_pdf(data, max_pages)
+    context = _reader_context()
+    receive, send = context.Pipe(duplex=False)
+    worker = context.Process(target=_pdf_worker, args=(send, data, max_pages), daemon=True)
+    worker.start()
+    send.close()
+    try:
+        if not receive.poll(seconds):
+            raise _Skip(f"reading took longer than the limit of {seconds:g} s; skipped")
+        kind, outcome = receive.recv()
+    except EOFError:
+        raise _Skip("the PDF reader stopped without an answer (out of memory?); skipped") from None
+    finally:
+        worker.kill()
+        worker.join()
+        receive.close()
+    if kind == "skip":
+        raise _Skip(outcome)
+    pages, info = outcome
+    return pages, info
+
+
+def _from_pdf(
+    path: Path, data: bytes, max_pages: int | None = None, seconds: float | None = None
+) -> Article:
+    pages, info = _read_pdf_in_time(data, max_pages, seconds)
     lines = [ln.strip() for ln in "\n".join(pages).split("\n") if ln.strip()]
     if not lines:
         raise _Skip("no text layer (scanned image?); skipped")
@@ -282,10 +410,6 @@ def _from_jsonl_line(line: str, max_chars: int | None = None) -> Article:
         k: (_SURROGATE.sub("\ufffd", str(record[k])) if record.get(k) is not None else None)
         for k in _JSONL_FIELDS
     }
-    # A crawler's metadata date wins when it is a date: in the benchmark corpus `published` is
-    # a date read from the text, and that is sometimes an event's ("July 4, 2026" in 2025).
-    meta = record.get("published_meta")
-    published = meta if published_day(str(meta) if meta else None) else fields["published"]
     # The text is stored exactly as given, so that offsets from elsewhere stay valid.
     return Article(
         id=fields["id"] or text_id(text),
@@ -294,7 +418,7 @@ def _from_jsonl_line(line: str, max_chars: int | None = None) -> Article:
         url=fields["url"],
         source=fields["source"],
         author=fields["author"],
-        published=_SURROGATE.sub("\ufffd", str(published)) if published else None,
+        published=fields["published"],
         origin=fields["url"],
     )
 
@@ -395,10 +519,18 @@ def _not_regular(mode: int) -> str | None:
     return "not a regular file"
 
 
-def load_file(path: Path, max_bytes: int, max_chars: int | None = None) -> Iterator[Loaded]:
+def load_file(
+    path: Path,
+    max_bytes: int,
+    max_chars: int | None = None,
+    *,
+    max_pdf_pages: int | None = None,
+    pdf_seconds: float | None = None,
+) -> Iterator[Loaded]:
     """Articles from one file (many for .jsonl), or an error naming the file and reason.
 
-    The size is checked before anything is read or parsed; `max_chars` limits each article.
+    The size is checked before anything is read or parsed; `max_chars` limits each article,
+    `max_pdf_pages` and `pdf_seconds` the pages of a PDF and the time spent reading them.
     A JSONL bulk file is streamed, so `max_bytes` does not limit it; each line is limited
     (before it is parsed) instead.
     """
@@ -434,7 +566,10 @@ def load_file(path: Path, max_bytes: int, max_chars: int | None = None) -> Itera
     try:
         if not data.strip():
             raise _Skip("empty file: no text")
-        article = _LOADERS[suffix](path, data)
+        if suffix == ".pdf":
+            article = _from_pdf(path, data, max_pdf_pages, pdf_seconds)
+        else:
+            article = _LOADERS[suffix](path, data)
         if not article.text.strip():  # e.g. nothing but control characters
             raise _Skip("no article text found (only spaces or control characters?)")
         if max_chars is not None and len(article.text) > max_chars:
@@ -460,20 +595,73 @@ def _guarded(name: str, loaded: Iterator[Loaded]) -> Iterator[Loaded]:
         yield name, LoadError(name, f"could not be read ({type(e).__name__}: {e})")
 
 
+@dataclass(frozen=True)
+class Skipped(LoadError):
+    """A file in a folder that is left out on purpose (another type, a link leading out)."""
+
+
 def find_files(paths: list[Path]) -> Iterator[Path | LoadError]:
-    """Every supported file under the given paths (folders recursively), in a stable order."""
+    """Every supported file under the given paths (folders recursively), in a stable order.
+
+    A path named is read even if it is a link; inside a folder, links that lead out of it are
+    not followed, and files of other types are skipped: both are reported as `Skipped`.
+    """
     for path in paths:
         if path.is_dir():
-            for found in sorted(p for p in path.rglob("*") if p.is_file()):
-                hidden = any(part.startswith(".") for part in found.relative_to(path).parts)
-                if found.suffix.lower() in SUPPORTED_SUFFIXES and not hidden:
-                    yield found
+            yield from sorted(
+                _walk(path), key=lambda f: Path(f.name) if isinstance(f, LoadError) else f
+            )
         elif path.exists():
             yield path
         elif path.is_symlink():
             yield LoadError(str(path), "a link to nothing (its target is missing or links back)")
         else:
             yield LoadError(str(path), "no such file or folder")
+
+
+def _walk(folder: Path) -> Iterator[Path | LoadError]:
+    """The files under a folder and what is skipped there; hidden files and folders are left out."""
+    root = folder.resolve()
+    unreadable: list[OSError] = []
+    # Links to folders are listed in `folders`, not entered.
+    for here, folders, files in os.walk(folder, onerror=unreadable.append):
+        base = Path(here)
+        folders[:] = [d for d in folders if not d.startswith(".")]
+        for name in folders:
+            link = base / name
+            if link.is_symlink() and not _inside(link, root):
+                yield Skipped(str(link), "a link to a folder outside this folder; not followed")
+            # A link to a folder inside it is not entered either: its files are read where they are.
+        for name in files:
+            if not name.startswith("."):
+                yield _found(base / name, root)
+    for e in unreadable:  # a subfolder that cannot be listed: its files would be missed
+        yield LoadError(str(e.filename or folder), f"cannot read folder ({e.strerror or e})")
+
+
+def _inside(link: Path, root: Path) -> bool:
+    try:
+        return link.resolve(strict=True).is_relative_to(root)
+    except (OSError, RuntimeError):  # missing or looping: it leads nowhere, so not out
+        return True
+
+
+def _found(path: Path, root: Path) -> Path | LoadError:
+    if path.is_symlink():
+        try:
+            target = path.resolve(strict=True)
+        except (OSError, RuntimeError):
+            return Skipped(str(path), "a link to nothing (its target is missing or links back)")
+        if not target.is_relative_to(root):
+            return Skipped(str(path), "a link to a file outside this folder; not followed")
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        return Skipped(str(path), f"unsupported file type '{suffix or path.name}'")
+    try:
+        not_regular = _not_regular(path.stat().st_mode)
+    except OSError as e:
+        return LoadError(str(path), f"cannot read file ({e.strerror or e})")
+    return Skipped(str(path), not_regular) if not_regular else path
 
 
 def article_from_text(text: str, title: str | None = None, url: str | None = None) -> Article:

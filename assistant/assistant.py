@@ -13,7 +13,15 @@ from typing import Any
 from langchain_core.runnables import Runnable, RunnableLambda
 
 from assistant.answer import Answer, Composer, empty_period, no_articles
-from assistant.articles import Article, Loaded, LoadError, article_from_text, find_files, load_file
+from assistant.articles import (
+    Article,
+    Loaded,
+    LoadError,
+    Skipped,
+    article_from_text,
+    find_files,
+    load_file,
+)
 from assistant.chunking import chunk_article
 from assistant.dates import (
     RECENT_DAYS,
@@ -26,16 +34,18 @@ from assistant.embeddings import Embedder, ModelEmbedder, engine_for, vector_spa
 from assistant.generate import Writer, build_chat_model
 from assistant.retrieval import HybridRetriever, Passage
 from assistant.settings import Settings
-from assistant.store import ArticleInfo, Embedded, Pending, Store
+from assistant.store import ArticleInfo, Embedded, Pending, Store, StoreBusy
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int, str], None]  # (done, total, name)
+SKIPPED_NAMED = 5  # skipped files named in a report's summary line
 
 
 @dataclass(frozen=True)
 class IngestResult:
-    """What happened to one input: added, unchanged, replaced or failed (with the reason)."""
+    """What happened to one input: added, unchanged, replaced, failed or skipped (with the
+    reason; skipped: a file in a folder left out on purpose, such as one of another type)."""
 
     name: str
     status: str
@@ -56,12 +66,28 @@ class IngestReport:
     def failed(self) -> list[IngestResult]:
         return [r for r in self.results if r.status == "failed"]
 
+    @property
+    def skipped(self) -> list[IngestResult]:
+        return [r for r in self.results if r.status == "skipped"]
+
     def summary(self) -> str:
+        """`1 added, 0 unchanged, 0 replaced, 0 failed`, and what was skipped, by name."""
         counts = [f"{self.count(s)} {s}" for s in ("added", "unchanged", "replaced", "failed")]
+        skipped = self.skipped
+        if skipped:
+            # A folder may hold hundreds of other files: the first few are named, not all.
+            names = [Path(r.name).name or r.name for r in skipped[:SKIPPED_NAMED]]
+            more = len(skipped) - len(names)
+            named = ", ".join(names) + (f" and {more:,} more" if more else "")
+            counts.append(f"{len(skipped)} skipped ({named})")
         repeats = sum(1 for r in self.results if r.duplicate_of)
         if repeats:
             counts.append(f"{repeats} near-duplicate{'s' if repeats > 1 else ''} of stored stories")
         return ", ".join(counts)
+
+
+class QuestionTooLong(ValueError):
+    """A question (or search query) over the `max_question_chars` setting."""
 
 
 _FOLLOW_UP = re.compile(
@@ -132,7 +158,13 @@ class Assistant:
             stored=self.store.sentence_vectors,
         )
         self.writer = (
-            Writer(self.settings, self.llm, self.composer, self.store.articles)
+            Writer(
+                self.settings,
+                self.llm,
+                self.composer,
+                self.store.articles,
+                sentences=self.retriever.sentences,
+            )
             if self.llm is not None
             else None
         )
@@ -142,15 +174,32 @@ class Assistant:
 
     def add(self, paths: Iterable[str | Path], progress: Progress | None = None) -> IngestReport:
         """Add the articles in these files and folders (recursively)."""
+        return self.add_loaded(self.read(paths), progress)
+
+    def read(self, paths: Iterable[str | Path], progress: Progress | None = None) -> list[Loaded]:
+        """The articles in these files and folders (recursively), and what could not be read.
+
+        `progress` hears of each file before it is read: (files read, files, its name).
+        """
+        files = list(find_files([Path(p) for p in paths]))
         loaded: list[Loaded] = []
-        for found in find_files([Path(p) for p in paths]):
+        for done, found in enumerate(files):
             if isinstance(found, LoadError):
                 loaded.append((found.name, found))
-            else:
-                loaded.extend(
-                    load_file(found, self.settings.max_file_bytes, self.settings.max_article_chars)
+                continue
+            if progress:
+                progress(done, len(files), found.name)
+            s = self.settings
+            loaded.extend(
+                load_file(
+                    found,
+                    s.max_file_bytes,
+                    s.max_article_chars,
+                    max_pdf_pages=s.max_pdf_pages,
+                    pdf_seconds=s.pdf_seconds,
                 )
-        return self.add_loaded(loaded, progress)
+            )
+        return loaded
 
     def add_text(self, text: str, title: str | None = None, url: str | None = None) -> IngestReport:
         """Add one pasted article."""
@@ -158,12 +207,20 @@ class Assistant:
             article = article_from_text(text, title, url)
         except ValueError as e:
             return IngestReport((IngestResult("pasted text", "failed", reason=str(e)),))
-        return self.add_loaded([(title or "pasted text", article)])
+        name = title or "pasted text"
+        try:
+            return self.add_loaded([(name, article)])
+        except StoreBusy as e:  # one article: its failure, like any other
+            return IngestReport((IngestResult(name, "failed", article.id, article.title, str(e)),))
 
     def add_loaded(
         self, loaded: Sequence[Loaded], progress: Progress | None = None
     ) -> IngestReport:
-        """Store loaded articles in batches; failures are reported, never fatal."""
+        """Store loaded articles in batches; failures are reported, never fatal.
+
+        `progress` hears (articles done, articles, the latest one's name): an article is done
+        when it is stored or turned away, so the count moves as batches are written.
+        """
         self.store.catch_up()  # server mode: what replaces what is judged on current records
         results: list[IngestResult] = []
         batch: list[tuple[str, Pending, str]] = []
@@ -176,6 +233,8 @@ class Assistant:
                 if embedded is None:
                     embedded = self.store.embed(pending)
                 repeats = self.store.write(pending, embedded)
+            except StoreBusy:  # another writer kept the folder: so would it for the rest
+                raise
             except Exception as e:  # the store refused the batch: report, keep going
                 if len(items) > 1:  # one article may be the cause: the others still go in,
                     for item in items:  # with the vectors already made, if they were
@@ -206,7 +265,8 @@ class Assistant:
 
         for done, (name, item) in enumerate(loaded, 1):
             if isinstance(item, LoadError):
-                results.append(IngestResult(name, "failed", reason=item.reason))
+                status = "skipped" if isinstance(item, Skipped) else "failed"
+                results.append(IngestResult(name, status, reason=item.reason))
             else:
                 # A new version of an article in this batch (the same id, or the same file or
                 # URL) must find the first one stored, to replace it.
@@ -225,9 +285,11 @@ class Assistant:
                     if sum(len(p.chunks) for _, p, _ in batch) >= self.settings.write_batch_chunks:
                         flush()
             if progress:
-                progress(done, len(loaded), name)
+                progress(done - len(batch), len(loaded), name)
         flush()
-        # Build the keyword index now, so the first question does not pay for it.
+        if progress and loaded:
+            progress(len(loaded), len(loaded), loaded[-1][0])
+        # Build the keyword index now, once for the whole add, so no question pays for it.
         self.store.refresh_keywords()
         return IngestReport(tuple(results))
 
@@ -337,9 +399,9 @@ class Assistant:
         if None in self.store.days().values():  # an undated article might be from the period
             return None
         # Dates long after the day the question was asked do not count: a date read from an
-        # article's text is sometimes an event's (on the benchmark, two "2026-07-04"s among
-        # 2025 articles), and one such date would otherwise switch this check off. Articles
-        # from the weeks after it do count: they report on the days before.
+        # article's text is sometimes an event's ("July 4, 2026" in an article of 2025), and
+        # one such date would otherwise switch this check off. Articles from the weeks after
+        # it do count: they report on the days before.
         newest = self.store.newest_day(asked + timedelta(days=RECENT_DAYS) if asked else None)
         if newest is None:
             return None
@@ -355,6 +417,7 @@ class Assistant:
         as_of: date | None = None,
     ) -> list[Passage]:
         """The ranked passages for a query, as the answer step sees them."""
+        self._check_length(query, "the search")
         self.store.catch_up()
         return self.retriever.search(query, k, period=self.period(query, since, until, as_of))
 
@@ -375,8 +438,8 @@ class Assistant:
         if period and not period.soft and not self.store.articles_in(period):
             return {**state, "empty": True}
         vector = self.embedder.embed_query(query)
-        passages = self.retriever.search(query, inputs.get("k"), vector=vector, period=period)
-        return {**state, "vector": vector, "passages": passages}
+        found = self.retriever.retrieve(query, inputs.get("k"), vector=vector, period=period)
+        return {**state, "vector": vector, "passages": found.passages, "articles": found.articles}
 
     def _answer(self, state: dict[str, Any]) -> Answer:
         """The answer step: written by the model if one is configured, else extractive."""
@@ -387,7 +450,13 @@ class Assistant:
                 state["question"], state["searched_for"], state["period"], state.get("newest")
             )
         make = self.writer.write if self.writer else self.composer.compose
-        answer = make(state["question"], state["searched_for"], state["passages"], state["vector"])
+        answer = make(
+            state["question"],
+            state["searched_for"],
+            state["passages"],
+            state["vector"],
+            state["articles"],
+        )
         return replace(answer, date_range=state["period"])
 
     def _build_chain(self) -> Runnable[dict[str, Any], Answer]:
@@ -429,12 +498,21 @@ class Assistant:
             yield self._answer(state)
             return
         for item in self.writer.stream(
-            question, state["searched_for"], state["passages"], state["vector"]
+            question, state["searched_for"], state["passages"], state["vector"], state["articles"]
         ):
             yield replace(item, date_range=state["period"]) if isinstance(item, Answer) else item
 
-    @staticmethod
+    def _check_length(self, text: str, what: str = "the question") -> None:
+        """Refuse text over the limit: every face (CLI, chat, API) passes through here."""
+        limit = self.settings.max_question_chars
+        if len(text) > limit:
+            raise QuestionTooLong(
+                f"{what} is {len(text):,} characters long; the limit is {limit:,} "
+                "(ASSISTANT_MAX_QUESTION_CHARS)"
+            )
+
     def _inputs(
+        self,
         question: str,
         history: Sequence[str],
         k: int | None,
@@ -442,6 +520,9 @@ class Assistant:
         until: date | None,
         as_of: date | None = None,
     ) -> dict[str, Any]:
+        self._check_length(question)
+        for earlier in history:
+            self._check_length(earlier, "an earlier question")
         return {
             "question": question,
             "history": list(history),

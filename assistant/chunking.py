@@ -19,12 +19,19 @@ ABBREVIATIONS = frozenset(
 )
 
 # A candidate sentence end: terminal punctuation, closing quotes/brackets, then whitespace.
-_END = re.compile(r"[.!?…]+[\"'”’)\]»]*(?=\s)")
+# Only from the start of a run of punctuation, and without backtracking: tried again at every
+# character of a long run ("!?!?…"), the search would take time quadratic in the run.
+_END = re.compile(r"(?<![.!?…])[.!?…]++[\"'”’)\]»]*+(?=\s)")
 # What may start the next sentence: optional opening quote/bracket, then a capital or digit.
 _NEXT_START = re.compile(r"\s+[\"'“‘(\[«]*[A-Z0-9À-ÖØ-Þ]")
 _WORD_BEFORE = re.compile(r"(\S+)$")
 _DOTTED = re.compile(r"^(?:[A-Za-z]\.){2,}$")  # U.S. C.E.O. D.C. a.m.
 _PARAGRAPH = re.compile(r"[^\n]+")
+
+# The longest chunk by default (`Settings.chunk_chars`), and so the longest sentence: a longer
+# one is cut to fit a chunk. Indexing and answering split with the same limit, so the sentences
+# a question finds are those whose vectors were kept when the article was indexed.
+CHUNK_CHARS = 800
 
 
 @dataclass(frozen=True)
@@ -81,8 +88,9 @@ def _hard_split(text: str, start: int, end: int, limit: int) -> list[tuple[int, 
     return pieces
 
 
-def sentence_spans(text: str, max_chars: int = 2000) -> list[tuple[int, int]]:
-    """(start, end) of each sentence; paragraphs (lines) always end a sentence."""
+def sentence_spans(text: str, max_chars: int = CHUNK_CHARS) -> list[tuple[int, int]]:
+    """(start, end) of each sentence, none longer than `max_chars`; paragraphs (lines) always
+    end a sentence."""
     spans: list[tuple[int, int]] = []
     for para in _PARAGRAPH.finditer(text):
         start = para.start()
@@ -113,7 +121,8 @@ class SentenceCache:
     spans, and a stale span can never point into a text it was not found in.
     """
 
-    def __init__(self, max_chars: int = 20_000_000) -> None:
+    def __init__(self, sentence_chars: int = CHUNK_CHARS, max_chars: int = 20_000_000) -> None:
+        self.sentence_chars = sentence_chars  # the longest sentence, as when indexing
         self.max_chars = max_chars  # the texts held, in total (they are kept as keys)
         self._spans: OrderedDict[str, tuple[tuple[int, int], ...]] = OrderedDict()
         self._chars = 0
@@ -125,7 +134,11 @@ class SentenceCache:
             if spans is not None:
                 self._spans.move_to_end(text)
                 return spans
-        spans = tuple(sentence_spans(text))
+        return self.keep(text, sentence_spans(text, self.sentence_chars))
+
+    def keep(self, text: str, spans: Sequence[tuple[int, int]]) -> Sequence[tuple[int, int]]:
+        """Remember a text's spans found elsewhere (as when it was indexed); returns them."""
+        spans = tuple(spans)
         if len(text) > self.max_chars:
             return spans
         with self._lock:
@@ -142,7 +155,7 @@ class SentenceCache:
 
 
 def chunk_article(
-    article_id: str, text: str, max_chars: int = 800, overlap_sentences: int = 1
+    article_id: str, text: str, max_chars: int = CHUNK_CHARS, overlap_sentences: int = 1
 ) -> list[Chunk]:
     """Group whole sentences into chunks of at most `max_chars` (one long sentence may be cut)."""
     sentences = sentence_spans(text, max_chars)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from pydantic import SecretStr
 
 from assistant.answer import Answer
 from assistant.conversation import period_note
@@ -143,7 +144,10 @@ def _progress_bar(quiet: bool) -> Iterator[Callable[[int, int, str], None]]:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar; only the summary.")
 @click.pass_context
 def add(ctx: click.Context, paths: tuple[Path, ...], quiet: bool) -> None:
-    """Add articles from files or folders (.txt .md .html .htm .pdf .jsonl)."""
+    """Add articles from files or folders (.txt .md .html .htm .pdf .jsonl).
+
+    In a folder, files of other types and links leading out of it are skipped, by name.
+    """
     assistant = _assistant(ctx)
     try:
         with _progress_bar(quiet) as progress:
@@ -156,6 +160,9 @@ def add(ctx: click.Context, paths: tuple[Path, ...], quiet: bool) -> None:
         ) from None
     for result in report.failed:
         click.echo(terminal_safe(f"failed: {result.name}: {result.reason}"), err=True)
+    if not quiet:  # the summary names the first few in any case
+        for result in report.skipped:
+            click.echo(terminal_safe(f"skipped: {result.name}: {result.reason}"), err=True)
     for result in report.results:
         if result.duplicate_of:
             click.echo(
@@ -163,7 +170,7 @@ def add(ctx: click.Context, paths: tuple[Path, ...], quiet: bool) -> None:
                 f"{result.duplicate_of}; answers cite one and list the other",
                 err=True,
             )
-    click.echo(report.summary())
+    click.echo(terminal_safe(report.summary()))  # it names skipped files
     if report.failed:
         ctx.exit(1)
 
@@ -220,6 +227,17 @@ def _day(end: bool) -> Any:
     return parse
 
 
+@contextmanager
+def _question_errors() -> Iterator[None]:
+    """A question the Assistant refuses (too long) as a click error, not a stack trace."""
+    from assistant.assistant import QuestionTooLong
+
+    try:
+        yield
+    except QuestionTooLong as e:
+        raise click.ClickException(str(e)) from e
+
+
 def _stream_answer(assistant: Any, question: str, **period: Any) -> None:
     """The model's draft as it arrives (dim: not yet checked), then the checked answer."""
     drafted = False
@@ -242,7 +260,7 @@ def _stream_answer(assistant: Any, question: str, **period: Any) -> None:
     "--batch",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help='Answer a JSONL file of {"id", "question"} lines, one answer per line. A line may '
-    'say when the question was asked ("as_of" or "question_date": YYYY-MM-DD).',
+    'say the day its question is asked, as --as-of does ("as_of": YYYY-MM-DD).',
 )
 @click.option(
     "--k", type=click.IntRange(1, 100), default=None, help="How many passages to retrieve (1-100)."
@@ -261,7 +279,7 @@ def _stream_answer(assistant: Any, question: str, **period: Any) -> None:
 @click.option(
     "--as-of",
     callback=_day(end=True),
-    help='The day "last week" or "in March" in a question is counted from '
+    help='The day the question is asked: what "last week" or "this month" in it counts from '
     "(default: the newest article's date).",
 )
 @click.option(
@@ -293,16 +311,20 @@ def ask(
         obj["settings"] = obj["settings"].model_copy(update={"as_of": as_of})
     assistant = _assistant(ctx)
     if question is not None and stream and not as_json:
-        _stream_answer(assistant, question, k=k, since=since, until=until)
+        with _question_errors():
+            _stream_answer(assistant, question, k=k, since=since, until=until)
         return
     if question is not None:
-        answer = assistant.ask(question, k=k, since=since, until=until)
+        with _question_errors():
+            answer = assistant.ask(question, k=k, since=since, until=until)
         if as_json:
             click.echo(json.dumps(answer_json(answer), ensure_ascii=False))
         else:
             _print_answer(answer)
         return
     assert batch is not None
+    from assistant.assistant import QuestionTooLong
+
     failed = 0
     for lineno, line in enumerate(batch.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
@@ -323,7 +345,12 @@ def ask(
             failed += 1
             continue
         started = time.perf_counter()
-        answer = assistant.ask(text, k=k, since=since, until=until, as_of=asked)
+        try:
+            answer = assistant.ask(text, k=k, since=since, until=until, as_of=asked)
+        except QuestionTooLong as e:
+            click.echo(f"failed: {batch}:{lineno}: {e}", err=True)
+            failed += 1
+            continue
         elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
         if as_json:
             record = {**answer_json(answer, qid), "elapsed_ms": elapsed_ms}
@@ -337,18 +364,16 @@ def ask(
 
 
 def _asked_on(record: dict[str, Any]) -> date | None:
-    """The day a batch question was asked: `as_of`, or `question_date` as in the benchmark."""
-    for key in ("as_of", "question_date"):
-        value = record.get(key)
-        if value is None:
-            continue
-        if not isinstance(value, str):
-            raise ValueError(f'"{key}" is not a date string: {value!r}')
-        try:
-            return parse_day(value[:10], end=True)
-        except ValueError as e:
-            raise ValueError(f'"{key}": {e}') from e
-    return None
+    """The day a batch question is asked (its "as_of"), if the line says."""
+    value = record.get("as_of")
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f'"as_of" is not a date string: {value!r}')
+    try:
+        return parse_day(value[:10], end=True)
+    except ValueError as e:
+        raise ValueError(f'"as_of": {e}') from e
 
 
 @cli.command("list")
@@ -403,6 +428,7 @@ def remove(ctx: click.Context, article_ids: tuple[str, ...]) -> None:
 @click.pass_context
 def chat(ctx: click.Context) -> None:
     """Chat in the terminal; follow-up questions use the earlier ones. Empty line or Ctrl-D ends."""
+    from assistant.assistant import QuestionTooLong
     from assistant.generate import mode_line
 
     assistant = _assistant(ctx)
@@ -417,7 +443,11 @@ def chat(ctx: click.Context) -> None:
             break
         if not question.strip():
             break
-        _stream_answer(assistant, question, history=history)  # a model's draft streams
+        try:
+            _stream_answer(assistant, question, history=history)  # a model's draft streams
+        except QuestionTooLong as e:
+            click.echo(f"Error: {e}", err=True)  # the chat goes on; ask a shorter question
+            continue
         click.echo()
         history.append(question)
 
@@ -425,12 +455,55 @@ def chat(ctx: click.Context) -> None:
 @cli.command()
 @click.option("--host", help="Address to listen on (default: 127.0.0.1, or ASSISTANT_HOST).")
 @click.option("--port", type=int, help="Port to listen on (default: 7860, or ASSISTANT_PORT).")
+@click.option(
+    "--auth-user",
+    metavar="NAME",
+    help="Ask for this user name and a password (or ASSISTANT_AUTH_USER). The password comes "
+    "from --auth-password or ASSISTANT_AUTH_PASSWORD, else it is prompted for.",
+)
+@click.option(
+    "--auth-password",
+    metavar="PASSWORD",
+    help="The login's password (or ASSISTANT_AUTH_PASSWORD; a flag is visible to other users "
+    "of this machine in the process list, the variable or the prompt is not).",
+)
+@click.option(
+    "--no-auth",
+    is_flag=True,
+    help="Allow listening beyond this machine without a login (or ASSISTANT_NO_AUTH=1): "
+    "anyone who can reach it can read, add and remove articles.",
+)
 @click.pass_context
-def ui(ctx: click.Context, host: str | None, port: int | None) -> None:
-    """Serve the chat window in the browser (http://127.0.0.1:7860 by default); Ctrl-C stops it."""
+def ui(
+    ctx: click.Context,
+    host: str | None,
+    port: int | None,
+    auth_user: str | None,
+    auth_password: str | None,
+    no_auth: bool,
+) -> None:
+    """Serve the chat window in the browser (http://127.0.0.1:7860 by default); Ctrl-C stops it.
+
+    Beyond this machine (e.g. --host 0.0.0.0) it needs a login, or --no-auth.
+    """
     import importlib.util
 
-    from assistant.settings import PROJECT_DIR
+    from assistant.settings import PROJECT_DIR, UnsafeServing, web_login
+
+    obj = ctx.ensure_object(dict)
+    settings: Settings = obj["settings"]
+    overrides: dict[str, Any] = {"no_auth": True} if no_auth else {}
+    if auth_user:
+        overrides["auth_user"] = auth_user
+        if not auth_password and settings.auth_password is None:
+            auth_password = click.prompt(f"Password for {auth_user}", hide_input=True, err=True)
+    if auth_password:
+        overrides["auth_password"] = SecretStr(auth_password)
+    settings = obj["settings"] = settings.model_copy(update=overrides)
+    try:  # refused before the model loads and before anything listens
+        web_login(settings, host or settings.host)
+    except UnsafeServing as e:
+        raise click.ClickException(str(e)) from e
 
     path = PROJECT_DIR / "ui.py"
     spec = importlib.util.spec_from_file_location("ui", path)
@@ -442,7 +515,10 @@ def ui(ctx: click.Context, host: str | None, port: int | None) -> None:
 
 
 def main() -> None:
-    cli(obj={})
+    try:
+        cli(obj={})
+    except StoreError as e:  # e.g. another process kept the data folder locked
+        raise SystemExit(f"Error: {e}") from None
 
 
 if __name__ == "__main__":

@@ -10,9 +10,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import quote, unquote
 
 from assistant.answer import ABSTAIN_TEXT, NO_ARTICLES_TEXT, Answer, Citation
+from assistant.articles import one_line, safe_url
 from assistant.retrieval import Passage
 
 CITE_PREFIX = "#cite-"
@@ -22,6 +23,13 @@ _INLINE_SPECIAL = re.compile(r"([\\`*_\[\]<>&|~$])")
 # Markers that mean something only at the start of a line: headings, quotes, lists, rules.
 _LINE_START = re.compile(r"^([#>+=-]|\d+[.)])", re.MULTILINE)
 _LEADING_SPACE = re.compile(r"^[ \t]+", re.MULTILINE)
+# What a GFM renderer (the chat's) would turn into a link on its own: `https://…`, `www.…` and
+# e-mail addresses. A backslash before the `:`, the `.` or the `@` keeps them text.
+_AUTOLINK = re.compile(r"(?<=[a-z])(:)(?=//)|(?<=\bwww)(\.)|(@)", re.IGNORECASE)
+# Characters Markdown could read as syntax, as HTML entities: in an HTML block Markdown is not
+# read anyway, but if the block ever ended early, what follows would still be text.
+_HTML_MARKDOWN = {c: f"&#{ord(c)};" for c in "[]()!*_`~\\$|:@"}
+_WWW_DOT = re.compile(r"(?<=\bwww)\.", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,7 @@ def md_escape(text: str) -> str:
     """Text that renders as itself in Markdown: no emphasis, links, HTML, lists or TeX."""
     text = _LEADING_SPACE.sub("", text)  # four leading spaces would make a code block
     text = _INLINE_SPECIAL.sub(r"\\\1", text)
+    text = _AUTOLINK.sub(lambda m: "\\" + m.group(0), text)
 
     def marker(m: re.Match[str]) -> str:
         s = m.group(1)
@@ -57,16 +66,19 @@ def md_escape(text: str) -> str:
     return _LINE_START.sub(marker, text)
 
 
-def safe_url(url: str | None) -> str | None:
-    """The URL if it is a plain web link (never `javascript:` or `data:`), else None."""
-    if not url:
-        return None
-    url = url.strip()
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
-        return None
-    # Characters that would end a Markdown link target or an HTML attribute, percent-encoded.
-    return quote(url, safe=":/?#[]@!$&'*+,;=%~-._")
+def md_inline(text: str) -> str:
+    """Article metadata (a title, an outlet) in Markdown: one line, rendered as itself."""
+    return md_escape(one_line(text))
+
+
+def html_inline(text: str) -> str:
+    """Article metadata for the chat: one line, HTML-escaped, Markdown characters as entities.
+
+    Valid as HTML and as Markdown text alike, and safer than backslashes in a link's text,
+    where the chat's renderer reads `\\[…\\](…)` as a second link.
+    """
+    escaped = "".join(_HTML_MARKDOWN.get(c, c) for c in escape(one_line(text)))
+    return _WWW_DOT.sub("&#46;", escaped)
 
 
 def cite_href(n: int, article_id: str, start: int, end: int) -> str:
@@ -142,10 +154,10 @@ def written_markdown(answer: Answer, link: bool = True) -> str:
 def source_html(c: Citation) -> str:
     """`[n] Title — Outlet, date · original ↗`; the title opens the article in the reader."""
     href = escape(cite_href(c.n, c.article_id, c.start, c.end))
-    line = f'[{c.n}] <a href="{href}">{escape(c.title)}</a>'
+    line = f'[{c.n}] <a href="{href}">{html_inline(c.title)}</a>'
     details = _details(c.source, c.published)
     if details:
-        line += f' — <span class="details">{escape(details)}</span>'
+        line += f' — <span class="details">{html_inline(details)}</span>'
     url = safe_url(c.url)
     if url:
         link = f'<a href="{escape(url)}" target="_blank" rel="noopener noreferrer">original ↗</a>'
@@ -153,7 +165,7 @@ def source_html(c: Citation) -> str:
     if c.also_in:
         outlets = []
         for o in c.also_in:
-            label = escape(_details(o.source, o.published) or o.title)
+            label = html_inline(_details(o.source, o.published) or o.title)
             o_url = safe_url(o.url)
             outlets.append(
                 f'<a href="{escape(o_url)}" target="_blank" rel="noopener noreferrer">{label}</a>'
@@ -173,7 +185,7 @@ def sources_html(sources: Sequence[Citation]) -> str:
 def searched_for_html(query: str) -> str:
     """The query actually searched, with a link that puts it in the question box to edit."""
     return (
-        f'<div class="searched-for">Searched for: <span class="query">{escape(query)}</span>'
+        f'<div class="searched-for">Searched for: <span class="query">{html_inline(query)}</span>'
         ' · <a href="#edit-query" title="Put this query in the question box">edit</a></div>'
     )
 
@@ -188,9 +200,9 @@ def answer_blocks(answer: Answer) -> list[str]:
         if closest:
             lines = ["The closest articles (click one to read the nearest passage):"]
             for p in closest:
-                link = f"[{md_escape(p.title)}]({cite_href(0, p.article_id, p.start, p.end)})"
+                link = f"[{html_inline(p.title)}]({cite_href(0, p.article_id, p.start, p.end)})"
                 details = _details(p.source, p.published)
-                lines.append(f"- {link}" + (f" — {md_escape(details)}" if details else ""))
+                lines.append(f"- {link}" + (f" — {html_inline(details)}" if details else ""))
             blocks.append("\n".join(lines))
         elif answer.date_range and answer.text != ABSTAIN_TEXT:  # its text says why: no articles
             blocks.append(md_escape(answer.text))
@@ -250,7 +262,7 @@ def turn_markdown(turn: Turn) -> str:
             lines += ["", "The closest articles:", ""]
             for p in closest:
                 details = _details(p.source, p.published)
-                line = f"- {md_escape(p.title)}" + (f" — {md_escape(details)}" if details else "")
+                line = f"- {md_inline(p.title)}" + (f" — {md_inline(details)}" if details else "")
                 url = safe_url(p.url)
                 lines.append(line + (f" <{url}>" if url else ""))
     else:
@@ -261,18 +273,18 @@ def turn_markdown(turn: Turn) -> str:
         lines += ["Sources:", ""]
         for s in a.sources:
             details = _details(s.source, s.published)
-            line = f"- \\[{s.n}\\] {md_escape(s.title)}"
-            line += f" — {md_escape(details)}" if details else ""
+            line = f"- \\[{s.n}\\] {md_inline(s.title)}"
+            line += f" — {md_inline(details)}" if details else ""
             url = safe_url(s.url)
             line += f" <{url}>" if url else ""
-            line += f" (article {md_escape(s.article_id)}, {_offsets(a, s.n)})"
+            line += f" (article {md_inline(s.article_id)}, {_offsets(a, s.n)})"
             lines.append(line)
     if a.notice:
         lines += ["", f"*{md_escape(a.notice)}*"]
     note = period_note(a)
     if note:
         lines += ["", f"*{md_escape(note)}*"]
-    lines += ["", f"*Searched for: {md_escape(a.searched_for)}*"]
+    lines += ["", f"*Searched for: {md_inline(a.searched_for)}*"]
     return "\n".join(lines)
 
 

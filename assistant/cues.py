@@ -32,8 +32,9 @@ def new_candidates(question: str, sentence: str) -> set[str]:
     """The answers of the expected type the sentence offers that the question does not name.
 
     A number for a quantity question, otherwise a capitalised word (a name of a person, place,
-    group or work), since quiz answers are mostly names. A sentence that only restates the
-    question's own words offers none, however similar it is to the question.
+    group or work), since who, what and where questions are mostly answered by names. A
+    sentence that only restates the question's own words offers none, however similar it is
+    to the question.
     """
     asked = {_key(t) for t in _TOKEN.findall(question)}
     tokens = _TOKEN.findall(sentence)

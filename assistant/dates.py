@@ -286,7 +286,7 @@ _RECENT = re.compile(r"\brecent(?:ly\b|\b(?!\s+(?:years|decades)\b))", re.IGNORE
 def recent_period(question: str, as_of: date) -> DateRange | None:
     """The month before the as-of date if the question asks about "recently", else None.
 
-    Too vague to rank by (on the dev questions it moved answers down), but precise enough to
+    Too vague to rank by (it moved answers down, see docs/benchmarks.md), but precise enough to
     know that an archive ending long before the question cannot say what happened "recently".
     """
     return (

@@ -25,8 +25,8 @@ log = logging.getLogger(__name__)
 
 MAX_TOKENS = 256  # the model's window (sentence_bert_config.json); longer texts are truncated
 EXPORT_TOLERANCE = 1e-4  # an exported model whose vectors differ more than this is not used
-# A batch may be padded to this much more than its real tokens; longer rows start a new batch
-# (measured on the answer step's 8 sentences: 22% faster than one batch, 16% than one by one).
+# A batch may be padded to this much more than its real tokens; longer rows start a new batch:
+# faster than one padded batch or one text at a time (docs/benchmarks.md).
 PADDING_SLACK = 1.15
 
 
@@ -195,8 +195,7 @@ def export_onnx(source: Path, target: Path) -> None:
 def fuse(onnx_file: Path, heads: int, hidden_size: int) -> None:
     """Replace each layer's attention, layer norms and GELU with onnxruntime's fused kernels.
 
-    Same vectors; on 2 cores about 1.3x the chunks per second of the unfused export (measured
-    on the benchmark's chunks: 26.9 against 20.3).
+    Same vectors, more chunks per second than the unfused export (docs/benchmarks.md).
     """
     from onnxruntime.transformers import optimizer
 
@@ -214,8 +213,8 @@ def fuse(onnx_file: Path, heads: int, hidden_size: int) -> None:
 def quantize_int8(source: Path, target: Path) -> None:
     """The fused export with int8 weights, one scale per output channel.
 
-    Not the same vectors: on the benchmark's chunks the mean cosine to float32 is 0.993 (0.952
-    with one scale per matrix), at about 1.45x the chunks per second.
+    Not the same vectors, but close (closer than with one scale per matrix), at more chunks
+    per second (docs/benchmarks.md).
     """
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
@@ -363,9 +362,8 @@ class ModelEmbedder(Embeddings):
     """The model on the configured engine, loaded at first use (listing articles needs none).
 
     Questions are always embedded in float32, also for an int8 index: only the stored vectors
-    are approximated, so a question meets them with its exact vector (on the benchmark's dev
-    questions, one more answer in the top 10 over each of two int8 indexes: 0.616 -> 0.621 and
-    0.610 -> 0.616). One question costs a few milliseconds on either engine.
+    are approximated, so a question meets them with its exact vector, which finds slightly
+    more answers (docs/benchmarks.md). One question costs a few milliseconds on either engine.
     """
 
     def __init__(self, engine: str, cache_dir: Path, batch_size: int = 16):

@@ -9,12 +9,14 @@ and it never fails the question: errors and timeouts also fall back to the extra
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
+from urllib.parse import urlsplit
 
 from rapidfuzz import fuzz
 
@@ -30,7 +32,9 @@ from assistant.answer import (
 from assistant.articles import Article
 from assistant.chunking import sentence_spans
 from assistant.retrieval import Passage
-from assistant.settings import Settings
+from assistant.settings import Settings, is_loopback
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MODELS = {"openai": "gpt-4o-mini", "ollama": "llama3.2"}
 NOT_ANSWERED = "NOT IN THE ARTICLES"
@@ -61,9 +65,10 @@ _RELATIVE_DATE = re.compile(
     re.IGNORECASE,
 )
 # A numbered line copied with its id in front: "S4: A crowd of 41,200 watched."
-_LEADING_ID = re.compile(r"^\s*\[?(S\d+)\]?\s*:\s*(.*)$", re.IGNORECASE | re.MULTILINE)
+# Spaces before it, not newlines: `^\s*` would rescan a run of blank lines from each line of it.
+_LEADING_ID = re.compile(r"^[^\S\n]*\[?(S\d+)\]?\s*:\s*(.*)$", re.IGNORECASE | re.MULTILINE)
 # "[S3]", "[S3, S4]", "(S2; S5)", "[S1][S2]" (each group matched separately).
-_IDS = re.compile(r"[\[(]\s*(S\d+(?:\s*(?:[,;&/]|and)?\s*S\d+)*)\s*[\])]", re.IGNORECASE)
+_IDS = re.compile(r"[\[(]\s*(S\d+(?:\s*(?:(?:[,;&/]|and)\s*)?S\d+)*)\s*[\])]", re.IGNORECASE)
 _ID = re.compile(r"S(\d+)", re.IGNORECASE)
 _QUOTED = re.compile(r"“([^”]+)”|\"([^\"]+)\"")
 _WORD = re.compile(r"[^\W_]+")
@@ -109,7 +114,7 @@ def build_chat_model(settings: Settings) -> Any:
     if settings.llm == "openai":
         from langchain_openai import ChatOpenAI
 
-        return ChatOpenAI(
+        chat = ChatOpenAI(
             model=model,
             base_url=settings.llm_base_url,
             # A local OpenAI-compatible server needs no key, but the client insists on one.
@@ -119,6 +124,15 @@ def build_chat_model(settings: Settings) -> Any:
             max_retries=0,
             max_tokens=settings.llm_max_tokens,  # type: ignore[call-arg]
         )
+        # The URL the client really uses (OPENAI_BASE_URL counts when no base URL is set).
+        url = urlsplit(str(chat.root_client.base_url))
+        if key and url.scheme == "http" and not is_loopback(url.hostname or ""):
+            log.warning(
+                "the API key is sent unencrypted to %s: anyone on the network between can read "
+                "it; use an https:// URL, or a server on this machine",
+                url.hostname,
+            )
+        return chat
     from langchain_ollama import ChatOllama
 
     return ChatOllama(
@@ -151,18 +165,21 @@ def mode_line(settings: Settings, llm: Any = None) -> str:
 
 
 def numbered_sentences(
-    passages: Sequence[Passage], articles: dict[str, Article], limit: int
+    passages: Sequence[Passage],
+    articles: dict[str, Article],
+    limit: int,
+    sentences: Callable[[str], Sequence[tuple[int, int]]] = sentence_spans,
 ) -> list[Evidence]:
     """The sentences of the passages, best passage first, each once, numbered S1, S2, …"""
     seen: set[tuple[str, int]] = set()
-    spans: dict[str, list[tuple[int, int]]] = {}
+    spans: dict[str, Sequence[tuple[int, int]]] = {}
     out: list[Evidence] = []
     for p in passages:
         article = articles.get(p.article_id)
         if article is None:
             continue
         if p.article_id not in spans:
-            spans[p.article_id] = sentence_spans(article.text)
+            spans[p.article_id] = sentences(article.text)
         for start, end in spans[p.article_id]:
             if start >= p.start and end <= p.end and (p.article_id, start) not in seen:
                 if len(out) >= limit:
@@ -198,7 +215,7 @@ def _one_line(text: str) -> str:
 def parse_draft(output: str) -> list[DraftSentence]:
     """The model's output as sentences, each with the ids after it and the quotes in it."""
     text = re.sub(r"\*\*|__|^#+\s*", "", output, flags=re.MULTILINE)
-    text = re.sub(r"^\s*(?:[-*•]|\d+[.)])\s+", "", text, flags=re.MULTILINE)
+    text = re.sub(r"^[^\S\n]*(?:[-*•]|\d+[.)])\s+", "", text, flags=re.MULTILINE)
     # "one.[S1] Two" → "one. [S1] Two", so the sentence ends before the ids.
     text = re.sub(r"([.!?])(?=[\[(]\s*S\d)", r"\1 ", text, flags=re.IGNORECASE)
     text = _LEADING_ID.sub(lambda m: f"{m.group(2)} [{m.group(1)}]", text)
@@ -308,12 +325,14 @@ class Writer:
         composer: Composer,
         articles: Callable[[list[str]], dict[str, Article]],
         today: Callable[[], date] = date.today,
+        sentences: Callable[[str], Sequence[tuple[int, int]]] = sentence_spans,
     ) -> None:
         self.settings = settings
         self.llm = llm
         self.composer = composer
         self._articles = articles
         self._today = today
+        self._sentences = sentences  # the retriever's cache: each article is split once
 
     # --- follow-up questions ---------------------------------------------------------------
 
@@ -343,28 +362,41 @@ class Writer:
     # --- answers ---------------------------------------------------------------------------
 
     def write(
-        self, question: str, searched_for: str, passages: Sequence[Passage], vector: list[float]
+        self,
+        question: str,
+        searched_for: str,
+        passages: Sequence[Passage],
+        vector: list[float],
+        articles: dict[str, Article] | None = None,
     ) -> Answer:
         """The checked written answer (or the extractive one, with a notice saying why)."""
         answer = None
-        for item in self.stream(question, searched_for, passages, vector):
+        for item in self.stream(question, searched_for, passages, vector, articles):
             if isinstance(item, Answer):
                 answer = item
         assert answer is not None
         return answer
 
     def stream(
-        self, question: str, searched_for: str, passages: Sequence[Passage], vector: list[float]
+        self,
+        question: str,
+        searched_for: str,
+        passages: Sequence[Passage],
+        vector: list[float],
+        articles: dict[str, Article] | None = None,
     ) -> Iterator[str | Answer]:
-        """Pieces of the model's draft as they arrive, then the checked Answer."""
-        extractive = self.composer.compose(question, searched_for, passages, vector)
+        """Pieces of the model's draft as they arrive, then the checked Answer; `articles`: the
+        passages' articles as retrieval read them (else they are read here)."""
+        shown = passages[: self.settings.quote_passages]
+        wanted = list(dict.fromkeys(p.article_id for p in shown))
+        if articles is None or not articles.keys() >= set(wanted):
+            articles = self._articles(wanted)
+        extractive = self.composer.compose(question, searched_for, passages, vector, articles)
         if extractive.abstained:
             # The passages do not answer the question: a model would only invent an answer.
             yield extractive
             return
-        shown = passages[: self.settings.quote_passages]
-        articles = self._articles(list(dict.fromkeys(p.article_id for p in shown)))
-        evidence = numbered_sentences(shown, articles, self.settings.llm_sentences)
+        evidence = numbered_sentences(shown, articles, self.settings.llm_sentences, self._sentences)
         pieces: list[str] = []
         try:
             for piece in self._stream(answer_messages(question, evidence, articles)):

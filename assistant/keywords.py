@@ -1,14 +1,42 @@
-"""Keyword search: a persisted bm25s index over the chunks, rebuilt when the corpus changes."""
+"""Keyword search: a persisted bm25s index over the chunks, rebuilt when the corpus changes.
+
+On disk: `current.json` names the folder holding the index in use; a new index is written to a
+folder of its own and `current.json` replaced in one rename, so a reader never finds it missing
+or half-written. Writers take turns (the store holds the data folder's write lock).
+"""
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import secrets
 import shutil
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+POINTER = "current.json"  # names the folder of the index in use
+
+
+def _sync_dir(folder: Path) -> None:
+    if os.name == "nt":  # Windows cannot open a folder to flush it; renames there are durable
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _sync_tree(folder: Path) -> None:
+    """Flush every file under `folder`, and the folders themselves, to disk."""
+    for root, _, files in os.walk(folder):
+        for name in files:
+            with open(os.path.join(root, name), "rb") as f:
+                os.fsync(f.fileno())
+        _sync_dir(Path(root))
 
 
 def _stemmer() -> Any:
@@ -33,8 +61,15 @@ class KeywordIndex:
 
         return bm25s.tokenize(texts, stopwords="en", stemmer=self._stem, show_progress=False)
 
-    def build(self, generation: int, chunk_ids: list[str], texts: list[str]) -> None:
-        """Index these chunks and save the index atomically (write aside, then swap)."""
+    def build(
+        self,
+        generation: int,
+        chunk_ids: list[str],
+        texts: list[str],
+        before_swap: Callable[[], None] | None = None,
+    ) -> None:
+        """Index these chunks and save the index (see `_save`); `before_swap` runs once the new
+        index is on disk, before it replaces the old (a test hook)."""
         import bm25s
 
         self._chunk_ids = list(chunk_ids)
@@ -51,35 +86,81 @@ class KeywordIndex:
                 counts.update(set(doc))
             self._df = {id_to_term[i]: n for i, n in counts.items()}
         self.generation = generation
-        staging = self.folder.with_name(self.folder.name + ".new")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir(parents=True)
+        self._save(before_swap)
+
+    def _save(self, before_swap: Callable[[], None] | None) -> None:
+        """Write the index beside the current one, flush it to disk, then point to it with one
+        rename: a reader, in this process or another, sees the old index or the new, whole."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        previous = self._pointer()
+        name = f"{self.generation}-{secrets.token_hex(4)}"
+        staging = self.folder / name
+        staging.mkdir()
         if self._retriever is not None:
-            self._retriever.save(str(staging / "bm25"))
-        meta = {"generation": generation, "chunk_ids": self._chunk_ids, "df": self._df}
+            self._retriever.save(str(staging / "bm25"), show_progress=False)
+        meta = {"generation": self.generation, "chunk_ids": self._chunk_ids, "df": self._df}
         (staging / "meta.json").write_text(json.dumps(meta))
-        old = self.folder.with_name(self.folder.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        if self.folder.exists():
-            self.folder.rename(old)
-        staging.rename(self.folder)
-        shutil.rmtree(old, ignore_errors=True)
+        _sync_tree(staging)
+        if before_swap is not None:
+            before_swap()
+        pointer = self.folder / (POINTER + ".new")
+        with pointer.open("w") as f:
+            json.dump({"name": name, "generation": self.generation}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(pointer, self.folder / POINTER)
+        _sync_dir(self.folder)
+        # The index just replaced stays one more round, for a reader still loading it.
+        keep = {POINTER, name, previous[0] if previous else ""}
+        for entry in self.folder.iterdir():
+            if entry.name not in keep:
+                if entry.is_dir():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+        # Left by versions that swapped whole folders.
+        for leftover in (".new", ".old"):
+            shutil.rmtree(self.folder.with_name(self.folder.name + leftover), ignore_errors=True)
+
+    def _pointer(self) -> tuple[str, int] | None:
+        """The saved index's folder name and generation, if there is one."""
+        try:
+            saved = json.loads((self.folder / POINTER).read_text())
+            return str(saved["name"]), int(saved["generation"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def saved_generation(self) -> int | None:
+        """The generation of the saved index (None if there is none), without loading it."""
+        saved = self._pointer()
+        return saved[1] if saved else None
 
     def load(self) -> bool:
         """Load the saved index; False when there is none or it is unreadable."""
         import bm25s
 
-        try:
-            meta = json.loads((self.folder / "meta.json").read_text())
-            bm25_dir = self.folder / "bm25"
-            retriever = bm25s.BM25.load(str(bm25_dir)) if bm25_dir.exists() else None
-        except (OSError, ValueError, KeyError):
-            return False
-        self._retriever = retriever
-        self._chunk_ids = meta["chunk_ids"]
-        self._df = meta["df"]
-        self.generation = int(meta["generation"])
-        return True
+        # A writer in another process may swap in a newer index and drop this one meanwhile.
+        for _ in range(3):
+            saved = self._pointer()
+            if saved is None:
+                return False
+            folder = self.folder / saved[0]
+            try:
+                meta = json.loads((folder / "meta.json").read_text())
+                bm25_dir = folder / "bm25"
+                retriever = (
+                    bm25s.BM25.load(str(bm25_dir), show_progress=False)
+                    if bm25_dir.exists()
+                    else None
+                )
+            except (OSError, ValueError, KeyError):
+                continue
+            self._retriever = retriever
+            self._chunk_ids = meta["chunk_ids"]
+            self._df = meta["df"]
+            self.generation = int(meta["generation"])
+            return True
+        return False
 
     def search(
         self, query: str, n: int, keep: Callable[[str], bool] | None = None

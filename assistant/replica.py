@@ -35,12 +35,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from assistant.articles import Article
-from assistant.chunking import Chunk
+from assistant.chunking import Chunk, sentence_spans
 from assistant.dates import published_day
 from assistant.store import (
     Embedded,
     Pending,
     SentenceKey,
+    StoreBusy,
     StoreError,
     _chunk_metadata,
     index_text,
@@ -115,13 +116,23 @@ def record_metadata(
     return meta
 
 
-def from_record(article_id: str, text: str, meta: dict[str, Any]) -> Pending:
-    """The article and its chunks, as a live record holds them."""
+def from_record(article_id: str, text: str, meta: dict[str, Any], max_chars: int) -> Pending:
+    """The article and its chunks, as a live record holds them, each chunk with its sentences
+    split as the writer's chunker split them (the same text and `max_chars`, the same split)."""
     article = Article(
         id=article_id, title=meta["title"], text=text, **{f: meta.get(f) for f in _FIELDS}
     )
+    spans = sentence_spans(text, max_chars)
     chunks = [
-        Chunk(f"{article_id}:{n}", article_id, n, start, end, text[start:end])
+        Chunk(
+            f"{article_id}:{n}",
+            article_id,
+            n,
+            start,
+            end,
+            text[start:end],
+            tuple((a, b) for a, b in spans if start <= a and b <= end),
+        )
         for n, (start, end) in enumerate(json.loads(meta["chunks"]))
     ]
     return Pending(article, chunks)
@@ -170,9 +181,12 @@ class Replica:
 
         Returns the near-duplicates found: article id -> the article it repeats.
         """
-        with self._lock:
+        # The folder's write lock: the processes sharing this cache folder take turns.
+        with self._lock, self.store._writing():
             self.put_vectors(batch, embedded)
+            self.store._crash.reach("write-after-vectors")
             previous, added_at = self.commit(batch, embedded)
+            self.store._crash.reach("write-after-commit")
             repeats, _ = self.store._commit_rows(
                 batch,
                 {item.article.id: embedded[item.article.id][1] for item in batch},
@@ -241,7 +255,7 @@ class Replica:
     def delete(self, article_ids: Iterable[str]) -> list[str]:
         """Remove articles: tombstones (the commit), the cache, then their vectors."""
         wanted = list(dict.fromkeys(article_ids))
-        with self._lock:
+        with self._lock, self.store._writing():
             live = self._live(wanted)
             existing = [i for i in wanted if i in live]
             if existing:
@@ -252,6 +266,7 @@ class Replica:
                     metadatas=[self._tombstone(stamp)] * len(existing),
                     embeddings=[_slot(i) for i in existing],
                 )
+            self.store._crash.reach("remove-after-commit")
             self.store._delete_rows_of(wanted)  # and any the cache still had
             if existing:
                 self.chunks.delete(where={"article_id": {"$in": existing}})
@@ -344,18 +359,28 @@ class Replica:
     # --- keeping the cache in step ---------------------------------------------------------
 
     def catch_up(self, force: bool = False) -> None:
-        """Apply the changes stamped since the last look (all records on first use)."""
+        """Apply the changes stamped since the last look (all records on first use).
+
+        A look that finds changes applies them holding the folder's write lock; if another
+        process sharing the folder holds it past `lock_timeout`, this look is given up (the
+        cache serves as it is) and the next call looks again.
+        """
         with self._lock:
             if not force and time.monotonic() - self._looked < self.settings.sync_interval:
                 return
             looked = time.monotonic()
             now = self.now()
-            if self._meta("replica_of") != str(self.records.id):
-                self._full_sync()
-            else:
-                since = int(self._meta("replica_position") or 0)
-                since -= int(self.settings.sync_window * 1e9)
-                self._apply(self._listed(self.records, {"stamp": {"$gte": since}}))
+            try:
+                if self._meta("replica_of") != str(self.records.id):
+                    with self.store._writing():
+                        self._full_sync()
+                else:
+                    since = int(self._meta("replica_position") or 0)
+                    since -= int(self.settings.sync_window * 1e9)
+                    self._apply(self._listed(self.records, {"stamp": {"$gte": since}}))
+            except StoreBusy as e:
+                log.warning("changes on the Chroma server not applied yet: %s", e)
+                return
             self._set_meta("replica_position", str(now))
             self._looked = looked
 
@@ -411,6 +436,14 @@ class Replica:
             ),
             key=lambda rid: (changed[rid]["stamp"], changed[rid].get("position", 0), rid),
         )
+        if not removed and not fetch:  # the usual look: nothing to write, no lock taken
+            return
+        with self.store._writing():  # reentrant: a full sync holds it already
+            self._fetch(fetch, removed)
+
+    def _fetch(self, fetch: list[str], removed: list[str]) -> None:
+        """Fetch these records (in this order) into the cache and drop the removed ones (call
+        holding the folder's write lock)."""
         for i in range(0, len(fetch), _PAGE):
             got = self.records.get(ids=fetch[i : i + _PAGE], include=["metadatas", "documents"])
             order = {rid: n for n, rid in enumerate(fetch[i : i + _PAGE])}
@@ -423,7 +456,7 @@ class Replica:
                 if meta.get("op") != "add":  # removed since it was listed
                     removed.append(rid)
                     continue
-                item = from_record(rid, text, meta)
+                item = from_record(rid, text, meta, self.settings.chunk_chars)
                 if item.article.content_hash != meta["content_hash"]:
                     log.warning("record %s does not match its content hash; skipped", rid)
                     continue

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from assistant.articles import Article
-from assistant.chunking import Chunk, SentenceCache
+from assistant.chunking import SentenceCache
 from assistant.dates import DateRange
 from assistant.settings import Settings
-from assistant.store import Store
+from assistant.store import ChunkPlace, Store
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,14 @@ class Passage:
     url: str | None
     published: str | None
     also_in: tuple[Outlet, ...] = ()  # near-duplicates of the article, answered through this one
+
+
+@dataclass(frozen=True)
+class Retrieved:
+    """The passages for a query, best first, and their articles: read once, for every step."""
+
+    passages: list[Passage]
+    articles: dict[str, Article]
 
 
 def reciprocal_rank_fusion(
@@ -99,11 +107,12 @@ class HybridRetriever:
         self,
         store: Store,
         settings: Settings,
-        sentences: Callable[[str], Sequence[tuple[int, int]]] | None = None,
+        sentences: SentenceCache | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
-        self.sentences = sentences or SentenceCache()  # shared with the answer step
+        # Shared with the answer step, and splitting as indexing did.
+        self.sentences = sentences or SentenceCache(settings.chunk_chars)
 
     def search(
         self,
@@ -112,7 +121,17 @@ class HybridRetriever:
         vector: list[float] | None = None,
         period: DateRange | None = None,
     ) -> list[Passage]:
-        """The best `k` passages for the query, best first.
+        """The best `k` passages for the query, best first (see `retrieve`)."""
+        return self.retrieve(query, k, vector, period).passages
+
+    def retrieve(
+        self,
+        query: str,
+        k: int | None = None,
+        vector: list[float] | None = None,
+        period: DateRange | None = None,
+    ) -> Retrieved:
+        """The best `k` passages for the query, best first, with the articles they quote.
 
         With a period, only passages from articles published in it; with a soft period, those
         first and then the others.
@@ -138,13 +157,26 @@ class HybridRetriever:
             fused.sort(key=lambda f: not period.contains(days.get(chunks[f[0]].article_id)))
         fused, groups = self._one_per_story(fused, chunks)
         dense_scores, keyword_scores = dict(dense), dict(keyword)
-        articles: dict[str, Article] = self.store.articles(
-            [chunks[cid].article_id for cid, _ in fused]
-            + [m for members in groups.values() for m in members]
-        )
+        order = list(dict.fromkeys(chunks[cid].article_id for cid, _ in fused))
+        articles: dict[str, Article] = {}
+        asked: set[str] = set()  # the article ids read, or asked for and gone (removed meanwhile)
         hits: list[_Hit] = []
         for cid, score in fused:
             chunk = chunks[cid]
+            if chunk.article_id not in asked:
+                # Read as the ranking reaches them, k articles at a time: most candidates
+                # are never shown, so their texts are not read.
+                at = order.index(chunk.article_id)
+                ahead = [a for a in order[at:] if a not in asked][:k]
+                asked.update(ahead)
+                read = self.store.articles(ahead)
+                # Their sentences as split when indexed (the answer step finds them in the
+                # cache too); articles stored without them are split when first quoted.
+                for article_id, kept in self.store.sentence_spans(read).items():
+                    self.sentences.keep(read[article_id].text, kept)
+                articles.update(read)
+            if chunk.article_id not in articles:
+                continue
             spans = self.sentences(articles[chunk.article_id].text)
             start, end = _window(spans, chunk.start, chunk.end, self.settings.passage_window)
             hit = _Hit(chunk.article_id, cid, start, end, score)
@@ -155,7 +187,13 @@ class HybridRetriever:
                 if len(hits) == k:
                     break
                 hits.append(hit)
-        return [self._passage(h, articles, groups) for h in hits]
+        shown = {h.article_id for h in hits}
+        articles = {aid: a for aid, a in articles.items() if aid in shown}
+        outlets = self.store.articles(
+            m for a in shown for m in groups.get(a, ()) if m not in articles
+        )
+        passages = [self._passage(h, {**outlets, **articles}, groups) for h in hits]
+        return Retrieved(passages, articles)
 
     @property
     def max_passage_chars(self) -> int:
@@ -185,7 +223,7 @@ class HybridRetriever:
         )
 
     def _one_per_story(
-        self, fused: list[tuple[str, float]], chunks: dict[str, Chunk]
+        self, fused: list[tuple[str, float]], chunks: dict[str, ChunkPlace]
     ) -> tuple[list[tuple[str, float]], dict[str, list[str]]]:
         """The chunks in rank order, a story run by several outlets taken from its best copy."""
         groups = self.store.duplicate_groups(chunks[cid].article_id for cid, _ in fused)

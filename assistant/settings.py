@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from datetime import date
 from pathlib import Path
@@ -53,14 +54,14 @@ class Settings(BaseSettings):
     # Retrieval.
     top_k: int = 10
     candidates: int = 50
-    # How widely Chroma's HNSW index looks for the dense candidates (its `ef_search`). At
-    # Chroma's default, 100, the 50 candidates of the dev questions missed 2.7% of the true 50
-    # nearest (one question in two lost at least one); at 400, 0.2%, none of the top 10, for
-    # about 2 ms more per question on 17,500 chunks.
+    # How widely Chroma's HNSW index looks for the dense candidates (its `ef_search`): wider
+    # than Chroma's default, which misses some of the true nearest candidates, for a few
+    # milliseconds more per question (figures in docs/benchmarks.md).
     search_ef: int = 400
     rrf_k: int = 60
     # A hit is shown with this many sentences of context on each side, and hits that touch in
-    # one article become one passage (measured on the dev questions: recall@10 0.571 -> 0.616).
+    # one article become one passage: an answer next to the matching sentence is then among
+    # the passages shown (docs/benchmarks.md).
     passage_window: int = 1
     dense_weight: float = 1.0
     keyword_weight: float = 1.0
@@ -73,20 +74,21 @@ class Settings(BaseSettings):
     # Answers.
     max_quotes: int = 4
     quote_passages: int = 6  # quotes come from the sentences of this many best passages
-    # Of which this many, best by shared words, are embedded: most of an answer's time. On the
-    # dev questions, with the answer-type cue, quote_answer_rate is 0.356 / 0.367 / 0.373 for
-    # 6 / 7 / 8, abstention the same (null 0.500 for 6 and 7, 0.486 for 8; false 0.079); 5
-    # abstains on more answerable questions. 7: the quotes' target at most of the saving.
+    # Of which this many, best by shared words, are compared by meaning: most of an answer's
+    # time. Fewer abstain on more answerable questions; more add little to how often a quote
+    # holds the answer (docs/benchmarks.md).
     sentence_candidates: int = 7
     quote_score_ratio: float = 0.75  # quote sentences scoring at least this share of the best
     min_quote_words: int = 6  # shorter lines (subheads, datelines) are not quoted
     cosine_weight: float = 0.7  # sentence score: this much meaning, the rest shared rare words
     # Added to a sentence's score when it offers answers of the kind asked for (new names, or
     # numbers for "how many"), up to this much; it orders quotes, confidence is left alone.
-    # Dev questions: quote_answer_rate 0.322 -> 0.373, abstention unchanged; flat from 0.2 to 0.3.
+    # Quotes hold the answer more often with it, and a somewhat larger weight changes nothing
+    # (docs/benchmarks.md).
     answer_cue_weight: float = 0.2
-    # Tuned on the dev questions (bench/tune.py): below min_confidence the assistant abstains;
-    # below weak_confidence it answers but says the evidence is weak.
+    # Below min_confidence the assistant abstains; below weak_confidence it answers but says
+    # the evidence is weak. Chosen with bench/tune.py on the benchmark's development questions,
+    # never its held-out ones (docs/benchmarks.md).
     min_confidence: float = 0.365
     weak_confidence: float = 0.44
 
@@ -110,14 +112,23 @@ class Settings(BaseSettings):
     duplicate_threshold: float = 0.8
     max_file_bytes: int = 50_000_000
     max_article_chars: int = 2_000_000
+    # A PDF with more pages, or whose text takes longer to read, is skipped with the reason:
+    # a hostile PDF must not hold a request (and the interpreter) for minutes.
+    max_pdf_pages: int = 500
+    pdf_seconds: float = 60.0
 
-    # The web UI (`assistant ui`): where it listens, the largest upload it takes, and basic-auth
-    # credentials, used only when it listens on an address other than this machine's loopback.
+    # Questions (and search queries) longer than this are refused, in every face alike.
+    max_question_chars: int = 2_000
+
+    # The web UI (`assistant ui`): where it listens, the largest upload it takes, and the login
+    # it asks for. With a user and password set, it asks for them on any address; without, it
+    # refuses to listen beyond this machine unless `no_auth` says that is meant.
     host: str = "127.0.0.1"
     port: int = 7860
     max_upload_bytes: int = 25 * 1024 * 1024
     auth_user: str | None = None
-    auth_password: str | None = None
+    auth_password: SecretStr | None = None
+    no_auth: bool = False
 
     # Written answers by a language model (optional; "none" keeps answers extractive). "openai"
     # is any OpenAI-compatible server (OpenAI, llama.cpp, vLLM); "ollama" an Ollama server.
@@ -132,3 +143,49 @@ class Settings(BaseSettings):
     llm_timeout: float = 30.0  # seconds for the whole answer; past it the answer is extractive
     llm_max_tokens: int = 400
     llm_sentences: int = 40  # at most this many numbered sentences are shown to the model
+
+
+class UnsafeServing(ValueError):
+    """The web UI would be served in a way the settings do not allow (e.g. open to the network)."""
+
+
+def is_loopback(host: str) -> bool:
+    """Whether an address or host name is this machine only (127.0.0.0/8, ::1, localhost)."""
+    host = host.strip("[]").split("%")[0]
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def web_login(settings: Settings, host: str) -> tuple[str, str] | None:
+    """The (user, password) the web UI asks for on `host`, or None for no login.
+
+    Raises UnsafeServing for a half-given login, or no login on an address beyond loopback
+    without `no_auth`.
+    """
+    user = settings.auth_user or None
+    password = settings.auth_password.get_secret_value() if settings.auth_password else None
+    if bool(user) != bool(password):
+        given, missing = ("user", "password") if user else ("password", "user")
+        raise UnsafeServing(
+            f"a login {given} is set but no {missing}: set both ASSISTANT_AUTH_USER and "
+            "ASSISTANT_AUTH_PASSWORD (or --auth-user and --auth-password), or neither"
+        )
+    if user and password:
+        if settings.no_auth:
+            raise UnsafeServing(
+                "--no-auth (ASSISTANT_NO_AUTH) and a login (ASSISTANT_AUTH_USER and "
+                "ASSISTANT_AUTH_PASSWORD) are both set: unset one of them"
+            )
+        return user, password
+    if not is_loopback(host) and not settings.no_auth:
+        raise UnsafeServing(
+            f"refusing to listen on {host} without a login: anyone who can reach it could "
+            "read, add and remove articles. Set ASSISTANT_AUTH_USER and ASSISTANT_AUTH_PASSWORD "
+            "(or --auth-user and --auth-password), or pass --no-auth (ASSISTANT_NO_AUTH=1) "
+            "if the network is trusted"
+        )
+    return None

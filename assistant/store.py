@@ -1,19 +1,35 @@
 """The store: article texts and chunk offsets in SQLite, vectors in Chroma, keywords in bm25s.
 
-SQLite is the record of truth. An article exists when its row is committed; vectors are written
-before that commit and stale ones deleted after it, so a crash at any point leaves at worst
-vectors that no row refers to, which searches ignore and the next add overwrites.
+SQLite is the record of truth: an article exists when its row is committed. The rules that keep
+the three in agreement:
+
+- One writer at a time: every write (a batch added, articles removed, the keyword index rebuilt)
+  holds the data folder's write lock (`locking.WriteLock`) from its first change to its last, so
+  two processes sharing a folder take turns; readers never take it.
+- A write first records in SQLite which articles' vectors it is about to change ("unsettled"),
+  then writes vectors, commits the rows, deletes the vectors no row refers to any more, and
+  clears the record. A crash anywhere leaves the record behind, and the next writer (or the next
+  start) settles those articles: their vectors that are not of a current chunk are deleted, and
+  a current chunk whose vector is missing or was overwritten by the uncommitted write is embedded
+  again. Searches meanwhile ignore vectors that no row refers to.
+- The keyword index is rebuilt when the corpus generation moves on and replaced in one rename
+  (see keywords), so a reader sees the old index or the new one, never a part.
 
 In server mode (ASSISTANT_CHROMA_URL) the article records on the Chroma server are the truth and
-this folder only a cache of them, kept in step by `assistant.replica`.
+this folder only a cache of them, kept in step by `assistant.replica`: the write lock still makes
+the writers of one folder take turns (over the cache's SQLite and keyword index), while settling
+and the orphan sweep are the embedded store's (the server's unused vectors are swept by
+`assistant upgrade`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -28,6 +44,7 @@ from assistant.dates import DateRange, day_number, published_day
 from assistant.duplicates import NearDuplicates
 from assistant.embeddings import Embedder, vector_space
 from assistant.keywords import KeywordIndex
+from assistant.locking import Busy, CrashPoints, WriteLock
 from assistant.settings import Settings
 
 if TYPE_CHECKING:
@@ -52,17 +69,30 @@ CREATE TABLE IF NOT EXISTS sentence_vectors (
     article_id TEXT NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL, vector BLOB NOT NULL,
     PRIMARY KEY (article_id, start, "end")
 ) WITHOUT ROWID;
+-- Each article's sentences as split when it was indexed (int32 start, end pairs), so a question
+-- needs not split it again. Stores written before this split the articles they quote.
+CREATE TABLE IF NOT EXISTS sentence_spans (
+    article_id TEXT PRIMARY KEY, spans BLOB NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta VALUES ('generation', '0');
 -- Whether every vector carries its article's publication day (stores written before dates were
 -- indexed get them added on the first date-filtered search).
 INSERT OR IGNORE INTO meta
     SELECT 'vector_days', CASE WHEN EXISTS(SELECT 1 FROM articles) THEN '0' ELSE '1' END;
+-- Whether Chroma was checked for vectors of no stored chunk, which crashes could leave before
+-- writes recorded what they were changing (a new store has none).
+INSERT OR IGNORE INTO meta
+    SELECT 'vectors_swept', CASE WHEN EXISTS(SELECT 1 FROM articles) THEN '0' ELSE '1' END;
 """
 
 
 class StoreError(Exception):
     """The data directory cannot be used; the message says why and what to do."""
+
+
+class StoreBusy(StoreError):
+    """Another process kept writing to the data directory for longer than we could wait."""
 
 
 @dataclass(frozen=True)
@@ -86,6 +116,16 @@ class Pending:
     article: Article
     chunks: list[Chunk]
     replaces: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChunkPlace:
+    """Where a stored chunk lies in its article (its text is read with the article, once)."""
+
+    id: str
+    article_id: str
+    start: int
+    end: int
 
 
 SentenceKey = tuple[str, int, int]  # article id, start, end
@@ -193,8 +233,13 @@ class Store:
         self._client = client
         self._folder = folder
         self._vectors: Any = None
+        self._own_client: Any = None  # the embedded client we opened (closed on reopening)
+        self._vectors_generation = -1  # the corpus generation when Chroma was opened
         self._keywords = KeywordIndex(folder / "keywords")
         self._days: tuple[int, dict[str, date | None]] = (-1, {})
+        self._write_lock = WriteLock(folder / "write.lock", settings.lock_timeout)
+        self._crash = CrashPoints()
+        self._settled_once = False
         self._replica: Replica | None = None
 
     # --- server mode: the records on the Chroma server, this folder a cache of them -------
@@ -220,7 +265,11 @@ class Store:
         if self._vectors is None:
             from langchain_chroma import Chroma
 
-            client = self._client or _chroma_client(self.settings, self._folder)
+            generation = self.generation
+            client = self._client
+            if client is None:
+                client = self._own_client = _chroma_client(self.settings, self._folder)
+            self._vectors_generation = generation
             self._vectors = Chroma(
                 collection_name=self.settings.collection,
                 embedding_function=self.embedder,  # type: ignore[arg-type]
@@ -229,6 +278,165 @@ class Store:
             )
             self._search_widely(self._vectors._collection)
         return self._vectors
+
+    def _follow_other_writers(self) -> None:
+        """Reopen the embedded Chroma if another process has written since it was opened: the
+        vector index a process holds in memory does not show another process's vectors."""
+        if self._own_client is None or self.settings.chroma_url:
+            return
+        generation = self.generation
+        with self._lock:
+            if self._vectors is None or generation == self._vectors_generation:
+                return
+            self._vectors = None
+            self._own_client.close()
+            self._own_client = None
+
+    @contextmanager
+    def _writing(self, wait: bool = True) -> Iterator[None]:
+        """Hold the data folder's write lock (see the module's rules); `StoreBusy` if another
+        process holds it past `lock_timeout` (or at all, with `wait=False`)."""
+        try:
+            with self._write_lock.held(wait):
+                yield
+        except Busy as e:
+            raise StoreBusy(
+                f"{self._folder}: another program is writing to this data folder (an "
+                "`assistant add` or `remove`, or the chat window adding or removing articles)"
+                + (f" and did not finish within {self.settings.lock_timeout:g} s" if wait else "")
+                + "; let it finish and try again, or set a longer ASSISTANT_LOCK_TIMEOUT"
+            ) from e
+
+    # --- settling what a crashed writer left -----------------------------------------------
+
+    def _catch_up(self) -> None:
+        """What every write does first, holding the write lock: see what other processes wrote,
+        and settle what a crashed one left."""
+        self._follow_other_writers()
+        self._settle()
+        self._sweep_orphans()
+
+    def _sweep_orphans(self) -> None:
+        """Once for a store written before writes were settled: delete the vectors of no stored
+        chunk, comparing ids a page at a time (call holding the write lock)."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key='vectors_swept'").fetchone()
+        if row and row[0] == "1":
+            return
+        collection = self.vectors._collection
+        orphans: list[str] = []
+        offset = 0
+        while page := collection.get(include=[], limit=5000, offset=offset)["ids"]:
+            offset += len(page)
+            known: set[str] = set()
+            with self._lock:
+                for i in range(0, len(page), 500):
+                    part = page[i : i + 500]
+                    marks = ",".join("?" * len(part))
+                    sql = f"SELECT id FROM chunks WHERE id IN ({marks})"
+                    known.update(r[0] for r in self._db.execute(sql, part))
+            orphans.extend(cid for cid in page if cid not in known)
+        for i in range(0, len(orphans), 5000):
+            collection.delete(ids=orphans[i : i + 5000])
+        if orphans:
+            log.warning("%s: deleted %d vectors of no stored article", self._folder, len(orphans))
+        with self._lock, self._db:
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('vectors_swept', '1')")
+
+    def _settle_at_start(self) -> None:
+        """On a process's first search: settle what a crashed writer left, unless a writer is
+        at work (it settles first). Not when opening: the embedding engine may still change."""
+        if self._settled_once:
+            return
+        self._settled_once = True
+        if self._unsettled():
+            try:
+                with self._writing(wait=False):
+                    self._settle()
+            except StoreBusy:
+                pass
+
+    def _unsettled(self) -> list[str]:
+        """The articles whose vectors an unfinished write may have left out of step."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM meta WHERE key='unsettled'").fetchone()
+        return list(json.loads(row[0])) if row else []
+
+    def _mark_unsettled(self, article_ids: Iterable[str]) -> None:
+        """Record the articles whose vectors are about to change (inside the caller's
+        transaction, holding the write lock)."""
+        value = json.dumps(sorted(set(article_ids) | set(self._unsettled())))
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('unsettled', ?)", (value,))
+
+    def _mark_settled(self) -> None:
+        with self._lock, self._db:
+            self._db.execute("DELETE FROM meta WHERE key='unsettled'")
+
+    def _settle(self) -> None:
+        """Bring the vectors of the unsettled articles in line with their committed chunks
+        (call holding the write lock): the others deleted, the missing or overwritten ones
+        embedded again from the stored text."""
+        article_ids = self._unsettled()
+        if not article_ids:
+            return
+        log.warning(
+            "%s: a write was interrupted; settling the vectors of %d article(s)",
+            self._folder,
+            len(article_ids),
+        )
+        collection = self.vectors._collection
+        redo: list[Pending] = []
+        for i in range(0, len(article_ids), 100):
+            part = article_ids[i : i + 100]
+            found = collection.get(
+                where={"article_id": {"$in": part}}, include=["documents", "metadatas"]
+            )
+            stored = {aid: self.stored(aid) for aid in part}
+            wanted: dict[str, tuple[str, dict[str, Any]]] = {}
+            for pending in stored.values():
+                if pending is None:
+                    continue
+                day = published_day(pending.article.published)
+                for chunk in pending.chunks:
+                    wanted[chunk.id] = (
+                        index_text(pending.article.title, chunk.text),
+                        _chunk_metadata(chunk, day),
+                    )
+            have = {
+                cid: (doc, meta)
+                for cid, doc, meta in zip(
+                    found["ids"], found["documents"], found["metadatas"], strict=True
+                )
+            }
+            orphans = sorted(set(have) - set(wanted))
+            if orphans:
+                collection.delete(ids=orphans)
+            stale = {cid for cid, want in wanted.items() if have.get(cid) != want}
+            redo.extend(
+                Pending(p.article, [c for c in p.chunks if c.id in stale])
+                for p in stored.values()
+                if p is not None and any(c.id in stale for c in p.chunks)
+            )
+        if redo:
+            self._upsert(redo, self.embed(redo))
+        self._mark_settled()
+
+    def _upsert(self, batch: Sequence[Pending], embedded: Embedded) -> list[str]:
+        """Write the batch's chunk vectors to Chroma; returns their ids."""
+        metadatas, ids, documents = [], [], []
+        for item in batch:
+            day = published_day(item.article.published)
+            for chunk in item.chunks:
+                documents.append(index_text(item.article.title, chunk.text))
+                metadatas.append(_chunk_metadata(chunk, day))
+                ids.append(chunk.id)
+        vectors = [v for item in batch for v in embedded[item.article.id][0]]
+        if ids:
+            # Chroma directly: LangChain's add_texts would run the model again for the vectors.
+            self.vectors._collection.upsert(
+                ids=ids, embeddings=vectors, metadatas=metadatas, documents=documents
+            )
+        return ids
 
     def _search_widely(self, collection: Any) -> None:
         """Give the collection the configured search breadth (`Settings.search_ef`); it is
@@ -327,29 +535,17 @@ class Store:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM articles").fetchone()[0])
 
-    def chunks(self, chunk_ids: Sequence[str]) -> dict[str, Chunk]:
-        """The stored chunks with these ids (unknown or stale ids are left out)."""
-        rows: list[sqlite3.Row] = []
+    def chunks(self, chunk_ids: Sequence[str]) -> dict[str, ChunkPlace]:
+        """Where the stored chunks with these ids lie (unknown or stale ids are left out)."""
+        found: dict[str, ChunkPlace] = {}
         with self._lock:
             for i in range(0, len(chunk_ids), 500):
                 part = list(chunk_ids[i : i + 500])
                 marks = ",".join("?" * len(part))
-                columns = 'id, article_id, ordinal, start, "end"'
-                sql = f"SELECT {columns} FROM chunks WHERE id IN ({marks})"
-                rows.extend(self._db.execute(sql, part))
-        # Sliced in Python, not by SQLite's substr, which stops at a NUL character.
-        texts = {aid: a.text for aid, a in self.articles(r["article_id"] for r in rows).items()}
-        return {
-            r["id"]: Chunk(
-                r["id"],
-                r["article_id"],
-                r["ordinal"],
-                r["start"],
-                r["end"],
-                texts[r["article_id"]][r["start"] : r["end"]],
-            )
-            for r in rows
-        }
+                sql = f'SELECT id, article_id, start, "end" FROM chunks WHERE id IN ({marks})'
+                for r in self._db.execute(sql, part):
+                    found[r[0]] = ChunkPlace(r[0], r[1], r[2], r[3])
+        return found
 
     def duplicate_groups(self, article_ids: Iterable[str]) -> dict[str, list[str]]:
         """For articles that have near-duplicates: their group's members, the first stored first."""
@@ -427,30 +623,29 @@ class Store:
         """
         if not batch:
             return {}
-        if embedded is None:
+        if embedded is None:  # the model runs before the lock: other writers need not wait
             embedded = self.embed(batch)
         if self.replica is not None:  # server mode: the server's records come first
             return self.replica.write(batch, embedded)
-        metadatas, ids, documents = [], [], []
-        for item in batch:
-            for chunk in item.chunks:
-                documents.append(index_text(item.article.title, chunk.text))
-                metadatas.append(_chunk_metadata(chunk, published_day(item.article.published)))
-                ids.append(chunk.id)
-        vectors = [v for item in batch for v in embedded[item.article.id][0]]
-        if ids:
-            # Chroma directly: LangChain's add_texts would run the model again for the vectors.
-            self.vectors._collection.upsert(
-                ids=ids, embeddings=vectors, metadatas=metadatas, documents=documents
+        with self._writing():
+            self._catch_up()
+            old_ids = {old for item in batch for old in item.replaces}
+            new_ids = {item.article.id for item in batch}
+            with self._lock, self._db:
+                self._mark_unsettled(old_ids | new_ids)
+            ids = self._upsert(batch, embedded)
+            self._crash.reach("write-after-vectors")
+            now = datetime.now(UTC).isoformat(timespec="seconds")
+            repeats, stale = self._commit_rows(
+                batch,
+                {item.article.id: embedded[item.article.id][1] for item in batch},
+                {item.article.id: now for item in batch},
             )
-        now = datetime.now(UTC).isoformat(timespec="seconds")
-        repeats, stale = self._commit_rows(
-            batch,
-            {item.article.id: embedded[item.article.id][1] for item in batch},
-            {item.article.id: now for item in batch},
-        )
-        if stale - set(ids):
-            self.vectors.delete(ids=sorted(stale - set(ids)))
+            self._crash.reach("write-after-commit")
+            stale -= set(ids)
+            if stale:
+                self.vectors.delete(ids=sorted(stale))
+            self._mark_settled()
         return repeats
 
     def _commit_rows(
@@ -460,13 +655,16 @@ class Store:
         added_at: dict[str, str],
     ) -> tuple[dict[str, str], set[str]]:
         """Write the batch's rows in one transaction; returns the near-duplicates found and
-        the chunk ids of the replaced articles (whose vectors the caller deletes)."""
+        the chunk ids the batch's and the replaced articles had (the embedded store deletes
+        the vectors of those not written again)."""
         repeats: dict[str, str] = {}
         with self._lock, self._db:
             self._duplicates.sync(self.generation)
             old_ids = {old for item in batch for old in item.replaces}
-            stale = self._chunk_ids_of(old_ids)
-            self._duplicates.forget(old_ids - {item.article.id for item in batch})
+            new_ids = {item.article.id for item in batch}
+            # Also the batch's own ids: another process may have stored one since `status`.
+            stale = self._chunk_ids_of(old_ids | new_ids)
+            self._duplicates.forget(old_ids - new_ids)
             for old in old_ids:
                 self._delete_rows(old)
             for item in batch:
@@ -492,33 +690,49 @@ class Store:
                     [(c.id, c.article_id, c.ordinal, c.start, c.end) for c in item.chunks],
                 )
                 self._keep_sentence_vectors(a.id, sentences.get(a.id, {}))
+                self._keep_sentence_spans(a.id, item.chunks)
                 canonical = self._duplicates.assign(a.id, a.text)
                 if canonical:
                     repeats[a.id] = canonical
             self._bump_generation()
             self._duplicates.synced(self.generation)
+            # Set before the commit is seen, so no search of ours takes it for another's.
+            self._vectors_generation = self.generation
         return repeats, stale
 
     def delete(self, article_ids: Iterable[str]) -> list[str]:
         """Delete articles with their chunks and vectors; returns the ids that existed."""
         if self.replica is not None:  # server mode: the server's records come first
             return self.replica.delete(article_ids)
-        existing, chunk_ids = self._delete_rows_of(article_ids)
-        if chunk_ids:
-            self.vectors.delete(ids=sorted(chunk_ids))
+        with self._writing():
+            self._catch_up()
+            existing, chunk_ids = self._delete_rows_of(article_ids, unsettle=True)
+            if not existing:
+                return []
+            self._crash.reach("remove-after-commit")
+            if chunk_ids:
+                self.vectors.delete(ids=sorted(chunk_ids))
+            self._mark_settled()
         return existing
 
-    def _delete_rows_of(self, article_ids: Iterable[str]) -> tuple[list[str], set[str]]:
-        """Delete the stored ones of these articles in one transaction; returns their ids and
-        their chunk ids (whose vectors the caller deletes)."""
+    def _delete_rows_of(
+        self, article_ids: Iterable[str], unsettle: bool = False
+    ) -> tuple[list[str], set[str]]:
+        """Delete the stored ones of these articles in one transaction (marking them unsettled
+        first, if asked); returns their ids and their chunk ids (whose vectors the caller
+        deletes)."""
         with self._lock, self._db:
             existing = [i for i in dict.fromkeys(article_ids) if self.get(i) is not None]
+            if not existing:
+                return [], set()
             chunk_ids = self._chunk_ids_of(existing)
+            if unsettle:
+                self._mark_unsettled(existing)
             for article_id in existing:
                 self._delete_rows(article_id)
             self._duplicates.forget(existing)
-            if existing:
-                self._bump_generation()
+            self._bump_generation()
+            self._vectors_generation = self.generation
         return existing, chunk_ids
 
     def _keep_sentence_vectors(self, article_id: str, vectors: dict[SentenceKey, Any]) -> None:
@@ -529,6 +743,28 @@ class Store:
             "INSERT INTO sentence_vectors VALUES (?,?,?,?)",
             [(*key, np.asarray(v, dtype=np.float16).tobytes()) for key, v in vectors.items()],
         )
+
+    def _keep_sentence_spans(self, article_id: str, chunks: Sequence[Chunk]) -> None:
+        """Keep an article's sentences, those of its chunks (inside the caller's transaction)."""
+        spans = sorted({span for chunk in chunks for span in chunk.sentences})
+        self._db.execute("DELETE FROM sentence_spans WHERE article_id=?", (article_id,))
+        if spans:
+            blob = np.asarray(spans, dtype=np.int32).tobytes()
+            self._db.execute("INSERT INTO sentence_spans VALUES (?,?)", (article_id, blob))
+
+    def sentence_spans(self, article_ids: Iterable[str]) -> dict[str, list[tuple[int, int]]]:
+        """The sentences of these articles as split when indexed, for those stored with them."""
+        wanted = list(dict.fromkeys(article_ids))
+        found: dict[str, list[tuple[int, int]]] = {}
+        with self._lock:
+            for i in range(0, len(wanted), 500):
+                part = wanted[i : i + 500]
+                marks = ",".join("?" * len(part))
+                sql = f"SELECT article_id, spans FROM sentence_spans WHERE article_id IN ({marks})"
+                for article_id, blob in self._db.execute(sql, part):
+                    pairs = np.frombuffer(blob, dtype=np.int32).reshape(-1, 2).tolist()
+                    found[article_id] = [(a, b) for a, b in pairs]
+        return found
 
     def without_sentence_vectors(self) -> list[str]:
         """Articles stored before sentence vectors were kept (answered more slowly)."""
@@ -562,15 +798,17 @@ class Store:
     def add_sentence_vectors(self, batch: Sequence[Pending]) -> None:
         """Compute and keep the sentence vectors of stored articles (one model pass each)."""
         embedded = self.embed(batch)
-        with self._lock, self._db:
+        with self._writing(), self._lock, self._db:
             for item in batch:
                 if self.get(item.article.id) == item.article:  # not replaced meanwhile
                     self._keep_sentence_vectors(item.article.id, embedded[item.article.id][1])
+                    self._keep_sentence_spans(item.article.id, item.chunks)
 
     def _delete_rows(self, article_id: str) -> None:
         """Delete an article's rows (its vectors in Chroma are deleted after the commit)."""
         self._db.execute("DELETE FROM chunks WHERE article_id=?", (article_id,))
         self._db.execute("DELETE FROM sentence_vectors WHERE article_id=?", (article_id,))
+        self._db.execute("DELETE FROM sentence_spans WHERE article_id=?", (article_id,))
         self._db.execute("DELETE FROM articles WHERE id=?", (article_id,))
 
     def sentence_vectors(self, keys: Sequence[SentenceKey]) -> dict[SentenceKey, Any]:
@@ -606,11 +844,18 @@ class Store:
             self._ensure_vector_days()
             low, high = period.day_numbers()
             where = {"$and": [{"day": {"$gte": low}}, {"day": {"$lte": high}}]}
-        docs = self.vectors.similarity_search_by_vector_with_relevance_scores(
-            vector, k=n, filter=where
-        )
-        if self.replica is not None:  # server mode: only the versions this cache holds
-            docs = self.replica.current(docs)
+        if self.replica is not None:  # server mode: nothing to settle, nothing to reopen
+            docs = self.vectors.similarity_search_by_vector_with_relevance_scores(
+                vector, k=n, filter=where
+            )
+            docs = self.replica.current(docs)  # only the versions this cache holds
+        else:
+            self._settle_at_start()
+            self._follow_other_writers()
+            with self._lock:  # not while another thread reopens Chroma
+                docs = self.vectors.similarity_search_by_vector_with_relevance_scores(
+                    vector, k=n, filter=where
+                )
         return [(doc.metadata["chunk_id"], 1.0 - float(distance)) for doc, distance in docs]
 
     def keyword_search(
@@ -629,13 +874,14 @@ class Store:
     def _ensure_vector_days(self) -> None:
         """Give every vector of a store written before dates were indexed its article's day.
 
-        Runs once per store, on the first date-filtered search: metadata only, no re-embedding
-        (about 10 s per 20,000 chunks). Interrupted, it starts over next time.
+        Runs once per store, on the first date-filtered search: metadata only, no re-embedding,
+        so much quicker than an import. Interrupted, it starts over next time.
         """
         with self._lock:
             row = self._db.execute("SELECT value FROM meta WHERE key='vector_days'").fetchone()
-            if row and row[0] == "1":
-                return
+        if row and row[0] == "1":
+            return
+        with self._writing(), self._lock:
             days = self.days()
             rows = self._db.execute("SELECT id, article_id, ordinal FROM chunks").fetchall()
             collection = self.vectors._collection
@@ -657,25 +903,45 @@ class Store:
             ]
 
     def refresh_keywords(self) -> None:
-        """Bring the keyword index up to the current corpus: load it, or rebuild it once."""
+        """Bring the keyword index up to the current corpus: load the saved one, or rebuild it.
+
+        Rebuilding writes, so it takes the write lock, but never waits for it: while another
+        writer holds it, the index loaded so far serves (its chunks that are gone are dropped by
+        the caller, new ones are found by meaning) and that writer rebuilds when it is done.
+        """
         generation = self.generation
         with self._lock:
             if self._keywords.generation == generation:
                 return
-            if self._keywords.load() and self._keywords.generation == generation:
+            if self._keywords.saved_generation() not in (None, self._keywords.generation):
+                self._keywords.load()  # another process saved a newer one
+            if self._keywords.generation == generation:
                 return
-            texts = {
-                r[0]: (r[1], r[2]) for r in self._db.execute("SELECT id, title, text FROM articles")
-            }
-            rows = self._db.execute(
-                'SELECT id, article_id, start, "end" FROM chunks ORDER BY id'
-            ).fetchall()
-            self._keywords.build(
-                generation,
-                [r[0] for r in rows],
-                [index_text(texts[r[1]][0], texts[r[1]][1][r[2] : r[3]]) for r in rows],
-            )
+        try:
+            with self._writing(wait=False), self._lock:
+                generation = self.generation  # another writer may have moved it on
+                if self._keywords.saved_generation() == generation and self._keywords.load():
+                    return
+                texts = {
+                    r[0]: (r[1], r[2])
+                    for r in self._db.execute("SELECT id, title, text FROM articles")
+                }
+                rows = self._db.execute(
+                    'SELECT id, article_id, start, "end" FROM chunks ORDER BY id'
+                ).fetchall()
+                self._keywords.build(
+                    generation,
+                    [r[0] for r in rows],
+                    [index_text(texts[r[1]][0], texts[r[1]][1][r[2] : r[3]]) for r in rows],
+                    before_swap=lambda: self._crash.reach("keywords-before-swap"),
+                )
+        except StoreBusy:
+            return
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
+            if self._own_client is not None:
+                self._vectors = None
+                self._own_client.close()
+                self._own_client = None

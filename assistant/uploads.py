@@ -1,23 +1,24 @@
-"""Files uploaded through the web UI: size-checked, then kept under the data directory.
+"""Files uploaded through the web UI: size-checked, copied under the data directory, added.
 
 An upload is copied to `<data dir>/uploads/<file name>` before it is added, so the article's
 origin is that stable path: uploading a changed version of the same file later replaces the
-article instead of adding a second copy (as `assistant add` does for a path).
+article instead of adding a second copy (as `assistant add` does for a path). Once added (or
+refused) the copy is deleted: the origin is only compared as a name, the file is never read
+again, and the article's text is in the store.
 """
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from assistant.articles import SUPPORTED_SUFFIXES, Loaded, LoadError, find_files, load_file
+from assistant.articles import SUPPORTED_SUFFIXES
 from assistant.assistant import Assistant, IngestReport, IngestResult
 
-# Articles stored per step of the progress bar: small enough for the bar to move while
-# embedding, big enough for embedding in batches to stay fast.
-PROGRESS_STEP = 32
+log = logging.getLogger(__name__)
 
 Phase = Callable[[int, int, str], None]  # (done, total, what is happening)
 
@@ -76,21 +77,35 @@ def stage_uploads(uploads: Sequence[str | Path], folder: Path, max_bytes: int) -
 def add_with_progress(
     assistant: Assistant, paths: Sequence[Path], progress: Phase | None = None
 ) -> IngestReport:
-    """`Assistant.add`, reporting files read, then articles stored (embedding is the slow part)."""
+    """`Assistant.add`, saying which file is being read, then how many articles are stored."""
     report = progress or (lambda done, total, what: None)
-    files = list(find_files(list(paths)))
-    loaded: list[Loaded] = []
-    for done, found in enumerate(files, 1):
-        if isinstance(found, LoadError):
-            loaded.append((found.name, found))
-        else:
-            report(done - 1, len(files), f"Reading {found.name}")
-            settings = assistant.settings
-            loaded.extend(load_file(found, settings.max_file_bytes, settings.max_article_chars))
-    results: list[IngestResult] = []
-    for start in range(0, len(loaded), PROGRESS_STEP):
-        last = min(start + PROGRESS_STEP, len(loaded))
-        report(start, len(loaded), f"Indexing articles {start + 1}–{last} of {len(loaded)}")
-        results.extend(assistant.add_loaded(loaded[start : start + PROGRESS_STEP]).results)
-    report(len(loaded), len(loaded), "Done")
-    return IngestReport(tuple(results))
+
+    def reading(done: int, total: int, name: str) -> None:
+        report(done, total, f"Reading {name}")
+
+    def storing(done: int, total: int, name: str) -> None:
+        report(done, total, f"Storing articles: {done} of {total} done")
+
+    result = assistant.add_loaded(assistant.read(paths, reading), storing)
+    report(len(result.results), len(result.results), "Done")
+    return result
+
+
+def add_uploads(
+    assistant: Assistant, staged: Staged, progress: Phase | None = None
+) -> IngestReport:
+    """Add the staged uploads, then delete their copies (also when adding fails part-way)."""
+    try:
+        report = add_with_progress(assistant, staged.paths, progress)
+    finally:
+        discard(staged.paths)
+    return IngestReport(staged.refused + report.results)
+
+
+def discard(paths: Sequence[Path]) -> None:
+    """Delete staged copies; one that cannot be deleted is logged, never fatal."""
+    for path in paths:
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as e:
+            log.warning("could not delete the uploaded copy %s: %s", path, e)

@@ -38,6 +38,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from run import product_article  # bench/run.py, beside this file
+
 PROJECT = Path(__file__).resolve().parent.parent
 RESULTS = PROJECT / "bench" / "results"
 STARTUP_TIMEOUT_S = 600  # model load on a busy two-core machine
@@ -111,7 +113,9 @@ def choose_inputs(shared: Path, n_questions: int, n_articles: int, n_extra: int)
     extra = [a for a in corpus if a["id"] not in chosen_ids][:n_extra]
     # Fewer fitting questions than needed: they repeat (in other conversations).
     cycled = [questions[i % len(questions)] for i in range(n_questions)]
-    return Inputs(cycled, [by_id[i] for i in chosen_ids], extra)
+    # In the assistant's import format (the crawler's date as `published`, as bench/run.py).
+    index = [product_article(by_id[i]) for i in chosen_ids]
+    return Inputs(cycled, index, [product_article(a) for a in extra])
 
 
 def write_jsonl(path: Path, rows: list[dict[str, Any]]) -> Path:

@@ -38,6 +38,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from assistant.dates import published_day
+
 PROJECT = Path(__file__).resolve().parent.parent
 BENCH = PROJECT / "bench"
 CACHE = BENCH / "cache"
@@ -91,6 +93,20 @@ def percentile(values: list[float], p: int) -> float | None:
     if len(values) == 1:
         return values[0]
     return statistics.quantiles(values, n=100, method="inclusive")[p - 1]
+
+
+def product_article(record: dict[str, Any]) -> dict[str, Any]:
+    """A benchmark corpus record in the assistant's import format.
+
+    The crawler's metadata date (`published_meta`) becomes `published` when it is a date: the
+    corpus's own `published` is a date read from the text, sometimes an event's ("July 4,
+    2026" in a 2025 article).
+    """
+    out = {k: v for k, v in record.items() if k != "published_meta"}
+    meta = record.get("published_meta")
+    if meta and published_day(str(meta)):
+        out["published"] = meta
+    return out
 
 
 def run_checked(cmd: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
@@ -234,13 +250,14 @@ def prepare_inputs(args: argparse.Namespace, run_dir: Path) -> Inputs:
     if missing:
         raise SystemExit(f"benchmark files not found: {', '.join(missing)}")
     corpus_name = corpus.stem
-    n_articles = sum(1 for line in corpus.open(encoding="utf-8") if line.strip())
+    rows = read_jsonl(corpus)
     if args.corpus_limit:
-        rows = read_jsonl(corpus)[: args.corpus_limit]
+        rows = rows[: args.corpus_limit]
         corpus_name = f"{corpus.stem}-first{len(rows)}"
-        corpus = run_dir / f"{corpus_name}.jsonl"
-        write_jsonl(corpus, rows)
-        n_articles = len(rows)
+    # The assistant imports the corpus in its own format (see `product_article`).
+    corpus = run_dir / f"{corpus_name}.jsonl"
+    write_jsonl(corpus, (product_article(r) for r in rows))
+    n_articles = len(rows)
     answerable, null = read_jsonl(answerable_file), read_jsonl(null_file)
     score_queries = [answerable_file, null_file]
     if args.limit:

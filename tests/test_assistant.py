@@ -344,3 +344,81 @@ def test_the_dense_index_is_searched_widely(loaded: Assistant):
     client.get_collection(name).modify(configuration={"hnsw": {"ef_search": 100}})
     loaded.store._search_widely(client.get_collection(name))
     assert client.get_collection(name).configuration["hnsw"]["ef_search"] == 400
+
+
+def record_reads(monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], list[str]]:
+    """From now on: the id of every article read from the store, and every text split into
+    sentences (by the store's and the chunker's own functions)."""
+    import assistant.chunking as chunking
+    import assistant.store as store
+
+    read: list[str] = []
+    split: list[str] = []
+    row_to_article, sentence_spans_ = store._row_to_article, chunking.sentence_spans
+    monkeypatch.setattr(
+        store, "_row_to_article", lambda row: read.append(row["id"]) or row_to_article(row)
+    )
+    monkeypatch.setattr(
+        chunking,
+        "sentence_spans",
+        lambda text, *limit: split.append(text) or sentence_spans_(text, *limit),
+    )
+    return read, split
+
+
+def test_a_question_reads_each_article_once_and_splits_none(
+    loaded: Assistant, monkeypatch: pytest.MonkeyPatch
+):
+    question = "How many people watched the Northern Cup final?"
+    # Each article's sentences are kept as indexing split them.
+    kept = loaded.store.sentence_spans(info.id for info in loaded.list_articles())
+    for info in loaded.list_articles():
+        article = loaded.get(info.id)
+        assert article and kept[info.id] == sentence_spans(article.text, 800)
+    read, split = record_reads(monkeypatch)
+    answer = loaded.ask(question)
+    assert any("21,400" in c.quote for c in answer.citations), answer.text
+    assert {p.article_id for p in answer.passages} <= set(read)
+    assert sorted(read) == sorted(set(read)), "an article was read twice"
+    assert split == [], "an article was split again"
+    # A store written before sentences were kept splits each article once, when first quoted.
+    with loaded.store._db as db:
+        db.execute("DELETE FROM sentence_spans")
+    fresh = Assistant(loaded.settings, store=loaded.store, embedder=loaded.embedder)
+    again = fresh.ask(question)
+    assert [c.quote for c in again.citations] == [c.quote for c in answer.citations]
+    assert split and len(split) == len(set(split)), "an article was split twice"
+    split.clear()
+    fresh.ask(question)
+    assert split == []
+    # Removing an article removes its sentences.
+    add_record(loaded, loaded.settings.data_dir.parent, {"id": "gone", "text": "It went."})
+    assert loaded.store.sentence_spans(["gone"]) == {"gone": [(0, 8)]}
+    loaded.remove(["gone"])
+    assert loaded.store.sentence_spans(["gone"]) == {}
+
+
+def test_a_sentence_longer_than_a_chunk_is_compared_by_its_kept_vector(
+    assistant: Assistant, tmp_path: Path
+):
+    # One sentence of about 1,500 characters: indexing cuts it into pieces that fit a chunk,
+    # and answering must cut it the same way to find the pieces' vectors.
+    filler = ", ".join(
+        f"the {word} service was reviewed by the regional transport board in its yearly audit"
+        for word in ("morning", "evening", "weekend", "holiday", "winter", "summer", "night") * 3
+    )
+    sentence = (
+        f"Officials said on Monday that {filler}, and that the Harwick ferry will carry 4,200 "
+        "passengers a day when it returns to service in May."
+    )
+    assert len(sentence) > 2 * assistant.settings.chunk_chars and sentence.count(". ") == 0
+    record = {"id": "harwick-ferry", "title": "Harwick ferry returns", "text": sentence}
+    assert add_record(assistant, tmp_path, record).count("added") == 1
+
+    def no_model(texts: list[str]) -> list[list[float]]:
+        raise AssertionError(f"sentences embedded at question time: {texts}")
+
+    assistant.composer._embed = no_model
+    answer = assistant.ask("How many passengers a day will the Harwick ferry carry?")
+    assert any("4,200 passengers" in c.quote for c in answer.citations), answer.text
+    assert all(len(c.quote) <= assistant.settings.chunk_chars for c in answer.citations)

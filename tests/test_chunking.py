@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from unittest import mock
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -32,6 +35,14 @@ WORDS = st.sampled_from(
         "Vote.",
         "Ünïcode",
         "…",
+        "?!",
+        "!!!",
+        "...",
+        "?”",
+        "!)",
+        '."',
+        "Wait...",
+        "(“Why?!”)",
     ]
 )
 TEXTS = st.one_of(
@@ -67,6 +78,32 @@ def test_quotes_and_paragraphs_end_sentences() -> None:
         "Another?",
         "Yes.",
     ]
+
+
+def test_runs_of_punctuation_end_a_sentence_once() -> None:
+    text = 'Really?!? "No way!!!" He left... (“Why?!”) Then. . . silence.\n!?!? Done.'
+    assert _sentences(text) == [
+        "Really?!?",
+        '"No way!!!"',
+        "He left...",
+        "(“Why?!”)",
+        "Then. . . silence.",
+        "!?!?",
+        "Done.",
+    ]
+
+
+# The end-of-sentence pattern before it was made linear: it tried again from every character of
+# a run of punctuation, rescanning the rest of the run each time.
+_BACKTRACKING_END = re.compile(r"[.!?…]+[\"'”’)\]»]*(?=\s)")
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEXTS, st.integers(min_value=20, max_value=2000))
+def test_linear_end_pattern_splits_as_the_backtracking_one_did(text: str, max_chars: int) -> None:
+    with mock.patch("assistant.chunking._END", _BACKTRACKING_END):
+        before = sentence_spans(text, max_chars)
+    assert sentence_spans(text, max_chars) == before
 
 
 def test_repeated_text_gets_each_occurrence_its_own_offsets() -> None:

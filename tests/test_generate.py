@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from click.testing import CliRunner
@@ -580,3 +581,48 @@ def test_real_model_streams_and_rewrites_follow_ups(loaded: Assistant, llm_serve
     follow_up = a.ask("What did he ask him about Taiwan?", history=history)
     assert follow_up.searched_for and follow_up.searched_for != ""
     assert_checked(loaded, follow_up)
+
+
+@pytest.mark.parametrize(
+    ("base_url", "key", "warned"),
+    [
+        ("http://10.20.30.40:8080/v1", "sk-secret-1234", True),
+        ("http://llm.example.org/v1", "sk-secret-1234", True),
+        ("https://llm.example.org/v1", "sk-secret-1234", False),
+        ("http://127.0.0.1:8080/v1", "sk-secret-1234", False),
+        ("http://localhost:8080/v1", "sk-secret-1234", False),
+        ("http://[::1]:8080/v1", "sk-secret-1234", False),
+        ("http://10.20.30.40:8080/v1", None, False),  # no key, nothing to give away
+        (None, "sk-secret-1234", False),  # OpenAI's own https address
+    ],
+)
+def test_a_key_sent_over_plain_http_to_another_host_is_warned_about(
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    base_url: str | None,
+    key: str | None,
+    warned: bool,
+):
+    for name in ("OPENAI_API_KEY", "ASSISTANT_LLM_API_KEY", "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    caplog.set_level("WARNING", logger="assistant.generate")
+    settings = Settings(llm="openai", llm_base_url=base_url, llm_api_key=key)
+    assert build_chat_model(settings) is not None
+    warnings = [r.getMessage() for r in caplog.records if r.name == "assistant.generate"]
+    if warned:
+        (message,) = warnings
+        assert "the API key is sent unencrypted to" in message and "https://" in message
+        assert (urlsplit(base_url or "").hostname or "") in message
+        assert "sk-secret-1234" not in caplog.text
+    else:
+        assert warnings == []
+
+
+def test_the_key_warning_follows_the_client_s_own_base_url_variable(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+):
+    """Without a base URL set, the OpenAI client takes OPENAI_BASE_URL: that is where it goes."""
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://192.0.2.9:8000/v1")
+    caplog.set_level("WARNING", logger="assistant.generate")
+    build_chat_model(Settings(llm="openai", llm_api_key="sk-secret-1234"))
+    assert "the API key is sent unencrypted to 192.0.2.9" in caplog.text

@@ -33,6 +33,7 @@ from assistant.articles import (
     Article,
     Loaded,
     LoadError,
+    Skipped,
     find_files,
     load_file,
 )
@@ -513,7 +514,11 @@ def test_a_device_or_a_named_pipe_is_not_read(tmp_path: Path) -> None:
         writer.join(timeout=10)
         os.close(reader)
     one_error("cannot read file (a named pipe, not a regular file)")(pipe, results)
-    assert list(find_files([tmp_path])) == []  # a folder scan takes only plain files
+    # A folder scan takes only plain files, and names what it leaves out.
+    assert list(find_files([tmp_path])) == [
+        Skipped(str(pipe), "a named pipe, not a regular file"),
+        Skipped(str(zeros), "a link to a file outside this folder; not followed"),
+    ]
 
 
 def test_a_folder_named_like_a_file_is_a_folder(tmp_path: Path) -> None:
@@ -533,7 +538,12 @@ def test_symlink_loops_and_dangling_links_end(tmp_path: Path) -> None:
     (root / "sub" / "up").symlink_to(root, target_is_directory=True)
     (root / "self.txt").symlink_to(root / "self.txt")
     (root / "gone.txt").symlink_to(root / "missing.txt")
-    assert list(find_files([root])) == [root / "story.txt"]
+    nowhere = "a link to nothing (its target is missing or links back)"
+    assert list(find_files([root])) == [
+        Skipped(str(root / "gone.txt"), nowhere),
+        Skipped(str(root / "self.txt"), nowhere),
+        root / "story.txt",
+    ]
 
     for link in (root / "self.txt", root / "gone.txt"):
         [found] = find_files([link])

@@ -20,9 +20,10 @@ from test_duplicates import syndicated
 from assistant.answer import Answer
 from assistant.assistant import Assistant
 from assistant.chunking import chunk_article
+from assistant.locking import WriteLock
 from assistant.replica import RECORDS, vector_id
 from assistant.settings import PROJECT_DIR, Settings
-from assistant.store import Pending, StoreError
+from assistant.store import Pending, StoreBusy, StoreError
 
 pytestmark = pytest.mark.slow
 
@@ -145,6 +146,33 @@ def test_replicas_group_near_duplicates_as_the_writer_did(
         [(c.article_id, [o.article_id for o in c.also_in]) for c in answers[0]]
     ] * 2
     assert len({c.article_id for c in answers[1]} & {original, "00-wire"}) == 1
+    a.close()
+    b.close()
+
+
+def test_a_replica_keeps_the_writers_sentences_and_takes_turns_in_its_folder(
+    chroma_url: str, collection: str, tmp_path: Path, embedder, articles_dir: Path
+):
+    a = Assistant(_settings(tmp_path / "a", chroma_url, collection), embedder=embedder)
+    a.add([articles_dir])
+    b = Assistant(
+        _settings(tmp_path / "b", chroma_url, collection, lock_timeout=0.5), embedder=embedder
+    )
+    ids = [i.id for i in b.list_articles()]
+    # The sentences as the writer's chunker split them, kept in the cache: no split per question.
+    spans = b.store.sentence_spans(ids)
+    assert set(spans) == set(ids) and spans == a.store.sentence_spans(ids)
+
+    gone, kept = ids[0], ids[1]
+    with WriteLock(tmp_path / "b" / "write.lock", timeout=1).held():
+        assert a.remove([gone]) == [gone]
+        # B cannot apply the change to its folder now: it answers from its cache as it is.
+        assert gone in {i.id for i in b.list_articles()}
+        assert b.search("Lindqvist penalty final")
+        with pytest.raises(StoreBusy, match="another program is writing"):
+            b.remove([kept])
+    assert a.store.replica is not None and a.store.replica._live([kept]) != {}
+    assert {i.id for i in b.list_articles()} == set(ids) - {gone}, "the next look applies it"
     a.close()
     b.close()
 
@@ -414,5 +442,29 @@ def test_a_writer_killed_mid_add_or_replace_leaves_only_whole_articles(
     assert rerun.count("failed") == 0 and rerun.count("unchanged") == len(revised)
     assert _whole(b, texts) == 120
     replica.sweep(older_than=0)
+    assert _only_live_vectors(b)
+    b.close()
+
+
+@pytest.mark.parametrize("point", ["write-after-vectors", "write-after-commit"])
+def test_a_writer_killed_at_a_crash_point_leaves_whole_articles_and_catches_up(
+    chroma_url: str, collection: str, tmp_path: Path, embedder, point: str
+):
+    feed = _feed(tmp_path / "feed.jsonl", 5)
+    cmd, env = _cli(tmp_path / "a", chroma_url, collection, ASSISTANT_TEST_CRASH_AT=point)
+    killed = subprocess.run([*cmd, "add", "-q", str(feed)], env=env, capture_output=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    b = Assistant(_settings(tmp_path / "b", chroma_url, collection), embedder=embedder)
+    committed = point == "write-after-commit"
+    assert len(b.list_articles()) == (5 if committed else 0)
+    # The writer's own folder, its cache step never made, catches up from the server.
+    env.pop("ASSISTANT_TEST_CRASH_AT")
+    rerun = subprocess.run([*cmd, "add", "-q", str(feed)], env=env, capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr
+    assert ("5 unchanged" if committed else "5 added") in rerun.stdout
+    answer = _verified(b, b.ask("How much did council member number 3 propose to spend?"))
+    assert any("3000 dollars" in c.quote for c in answer.citations)
+    assert b.store.replica is not None
+    b.store.replica.sweep(older_than=0)
     assert _only_live_vectors(b)
     b.close()

@@ -17,7 +17,7 @@ from ui_server import CHROMIUM, CHROMIUM_ARGS, free_port, load_ui, outbound_watc
 from assistant.assistant import Assistant, standalone_query
 from assistant.conversation import md_escape
 from assistant.embeddings import ModelEmbedder
-from assistant.settings import PROJECT_DIR, Settings
+from assistant.settings import PROJECT_DIR, Settings, UnsafeServing
 
 ARTICLES = Path(__file__).parent / "data" / "articles"
 SAMPLE = PROJECT_DIR / "corpus" / "musk-putin-contact.txt"
@@ -390,14 +390,14 @@ def test_period_limits_the_articles_and_is_shown(app: Page, served: Served) -> N
 def test_chat_answers_while_someone_adds_articles(
     app: Page, served: Served, tmp_path: Path
 ) -> None:
-    bulk = bulk_jsonl(tmp_path / "bulk.jsonl", 96)  # three steps of the progress bar
+    bulk = bulk_jsonl(tmp_path / "bulk.jsonl", 96)
     adder = app.context.new_page()
     adder.goto(served.url)
     open_tab(adder, "Add articles")
     upload(adder, bulk)
     adder.locator("#add-files").click()
     progress = adder.locator("#add-result .progress-level")
-    expect(progress).to_contain_text("Indexing articles", timeout=ANSWER_TIMEOUT)
+    expect(progress).to_contain_text("Storing articles", timeout=ANSWER_TIMEOUT)
 
     # Meanwhile another person's question is answered, before the indexing is done.
     answer = ask(app, "Who won the Northern Cup final?")
@@ -431,31 +431,44 @@ class FakeApp:
         self.launched = kwargs
 
 
-@pytest.mark.parametrize(
-    ("host", "login"),
-    [("127.0.0.1", None), ("localhost", None), ("::1", None), ("0.0.0.0", ("ann", "pw"))],
-)
-def test_launch_is_local_and_asks_for_a_login_only_when_listening_further(
-    host: str, login: tuple[str, str] | None
-) -> None:
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "0.0.0.0", "192.0.2.7"])
+def test_launch_asks_for_the_login_wherever_one_is_set(host: str) -> None:
     ui = load_ui()
     settings = Settings(auth_user="ann", auth_password="pw", max_upload_bytes=1234)
     app = FakeApp()
     ui.launch(app, settings, host, 8000)
     assert app.launched["server_name"] == host and app.launched["server_port"] == 8000
-    assert app.launched["auth"] == login
+    assert app.launched["auth"] == ("ann", "pw")
     assert app.launched["share"] is False and app.launched["max_file_size"] == 1234
     assert app.queued["default_concurrency_limit"] > 1  # chats do not wait for each other
 
 
-def test_launch_defaults_to_settings_and_warns_without_login(
+def test_launch_refuses_an_open_network_address_unless_told_no_auth(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     ui = load_ui()
     app = FakeApp()
     ui.launch(app, Settings())
     assert (app.launched["server_name"], app.launched["server_port"]) == ("127.0.0.1", 7860)
-    assert capsys.readouterr().err == ""
-    ui.launch(app, Settings(host="0.0.0.0"))
     assert app.launched["auth"] is None
-    assert "without a login" in capsys.readouterr().err
+    assert capsys.readouterr().err == ""
+
+    refused = FakeApp()
+    with pytest.raises(UnsafeServing, match="ASSISTANT_AUTH_USER and ASSISTANT_AUTH_PASSWORD"):
+        ui.launch(refused, Settings(host="0.0.0.0"))
+    assert refused.launched == {} and refused.queued == {}  # refused before serving
+
+    ui.launch(app, Settings(host="0.0.0.0", no_auth=True))
+    assert app.launched["server_name"] == "0.0.0.0" and app.launched["auth"] is None
+    assert "without a login (--no-auth)" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "login",
+    [{"auth_user": "ann"}, {"auth_password": "pw"}, {"auth_user": "ann", "auth_password": "pw"}],
+)
+def test_launch_refuses_half_a_login_or_a_login_with_no_auth(login: dict[str, str]) -> None:
+    ui = load_ui()
+    no_auth = len(login) == 2
+    with pytest.raises(UnsafeServing, match="--no-auth" if no_auth else "or neither"):
+        ui.launch(FakeApp(), Settings(**login, no_auth=no_auth))
