@@ -223,6 +223,7 @@ class Assistant:
         `progress` hears (articles done, articles, the latest one's name): an article is done
         when it is stored or turned away, so the count moves as batches are written.
         """
+        self.store.catch_up()  # server mode: what replaces what is judged on current records
         results: list[IngestResult] = []
         batch: list[tuple[str, Pending, str]] = []
         in_batch: dict[str, str] = {}  # id -> content hash of the articles in `batch`
@@ -311,6 +312,12 @@ class Assistant:
         self.store.add_sentence_vectors(batch)
         return len(missing)
 
+    def sweep(self) -> int:
+        """Server mode: delete the vectors no article uses (a killed writer's), written over an
+        hour ago; returns how many (always 0 for the embedded store)."""
+        replica = self.store.replica
+        return replica.sweep() if replica is not None else 0
+
     def _prepare(
         self, name: str, article: Article, in_batch: dict[str, str]
     ) -> IngestResult | tuple[str, Pending, str]:
@@ -341,14 +348,17 @@ class Assistant:
 
     def remove(self, article_ids: Iterable[str]) -> list[str]:
         """Remove articles (text, chunks, vectors, keywords); returns those that existed."""
+        self.store.catch_up()
         removed = self.store.delete(article_ids)
         self.store.refresh_keywords()
         return removed
 
     def list_articles(self) -> list[ArticleInfo]:
+        self.store.catch_up()
         return self.store.list_articles()
 
     def get(self, article_id: str) -> Article | None:
+        self.store.catch_up()
         return self.store.get(article_id)
 
     # --- questions -------------------------------------------------------------------------
@@ -410,10 +420,12 @@ class Assistant:
     ) -> list[Passage]:
         """The ranked passages for a query, as the answer step sees them."""
         self._check_length(query, "the search")
+        self.store.catch_up()
         return self.retriever.search(query, k, period=self.period(query, since, until, as_of))
 
     def _retrieve(self, inputs: dict[str, Any]) -> dict[str, Any]:
         history = inputs.get("history") or []
+        self.store.catch_up()  # server mode: other processes' changes first
         if self.store.count() == 0:  # say so, rather than that the articles don't answer
             return {**inputs, "done": no_articles(inputs["question"])}
         query = self.writer.standalone(inputs["question"], history) if self.writer else None

@@ -180,7 +180,10 @@ def add(ctx: click.Context, paths: tuple[Path, ...], quiet: bool) -> None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar; only the summary.")
 @click.pass_context
 def upgrade(ctx: click.Context, quiet: bool) -> None:
-    """Bring a store written by an older version up to date (sentence vectors; resumable)."""
+    """Bring a store written by an older version up to date (sentence vectors; resumable).
+
+    With a Chroma server, also deletes the vectors left unused by a writer that was killed.
+    """
     assistant = _assistant(ctx)
     try:
         with _progress_bar(quiet) as progress:
@@ -190,6 +193,9 @@ def upgrade(ctx: click.Context, quiet: bool) -> None:
             "interrupted: what was done is kept; run the same command again to finish"
         ) from None
     click.echo(f"{n} article{'' if n == 1 else 's'} given sentence vectors")
+    swept = assistant.sweep()
+    if swept:
+        click.echo(f"{swept} unused vector{'' if swept == 1 else 's'} deleted from the server")
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")

@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     collection: str = "articles"
     # A Chroma server (http://host:port) instead of the embedded store under data_dir.
     chroma_url: str | None = None
+    # Server mode: each process's local copy applies the other processes' changes before it
+    # answers, looking at most this often (so an answer reflects every change made more than
+    # this long before it, plus one look's time; see docs/scale-out.md).
+    sync_interval: float = 2.0
+    # Each look re-reads the changes stamped this long before the previous one: a write stamped
+    # just before a look may land just after it (applying a change twice is harmless).
+    sync_window: float = 60.0
 
     # Chunking: runs of whole sentences up to this many characters.
     chunk_chars: int = 800

@@ -14,6 +14,12 @@ the three in agreement:
   again. Searches meanwhile ignore vectors that no row refers to.
 - The keyword index is rebuilt when the corpus generation moves on and replaced in one rename
   (see keywords), so a reader sees the old index or the new one, never a part.
+
+In server mode (ASSISTANT_CHROMA_URL) the article records on the Chroma server are the truth and
+this folder only a cache of them, kept in step by `assistant.replica`: the write lock still makes
+the writers of one folder take turns (over the cache's SQLite and keyword index), while settling
+and the orphan sweep are the embedded store's (the server's unused vectors are swept by
+`assistant upgrade`).
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -40,6 +46,9 @@ from assistant.embeddings import Embedder, vector_space
 from assistant.keywords import KeywordIndex
 from assistant.locking import Busy, CrashPoints, WriteLock
 from assistant.settings import Settings
+
+if TYPE_CHECKING:
+    from assistant.replica import Replica
 
 log = logging.getLogger(__name__)
 
@@ -231,6 +240,23 @@ class Store:
         self._write_lock = WriteLock(folder / "write.lock", settings.lock_timeout)
         self._crash = CrashPoints()
         self._settled_once = False
+        self._replica: Replica | None = None
+
+    # --- server mode: the records on the Chroma server, this folder a cache of them -------
+
+    @property
+    def replica(self) -> Replica | None:
+        """Server mode's link to the article records on the server (None when embedded)."""
+        if self.settings.chroma_url and self._replica is None:
+            from assistant.replica import Replica
+
+            self._replica = Replica(self, self.vectors._client)
+        return self._replica
+
+    def catch_up(self) -> None:
+        """Server mode: apply other processes' changes, at most every `sync_interval` seconds."""
+        if self.replica is not None:
+            self.replica.catch_up()
 
     # --- Chroma, opened lazily so listing and showing articles stay fast -----------------
 
@@ -493,6 +519,18 @@ class Store:
         """The ids of the articles published in the period (undated ones never are)."""
         return {aid for aid, day in self.days().items() if period.contains(day)}
 
+    def content_hashes(self, article_ids: Iterable[str]) -> dict[str, str]:
+        """The content hash of each of these articles that is stored."""
+        wanted = list(dict.fromkeys(article_ids))
+        found: dict[str, str] = {}
+        with self._lock:
+            for i in range(0, len(wanted), 500):
+                part = wanted[i : i + 500]
+                marks = ",".join("?" * len(part))
+                sql = f"SELECT id, content_hash FROM articles WHERE id IN ({marks})"
+                found.update((r[0], r[1]) for r in self._db.execute(sql, part))
+        return found
+
     def count(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT COUNT(*) FROM articles").fetchone()[0])
@@ -587,6 +625,8 @@ class Store:
             return {}
         if embedded is None:  # the model runs before the lock: other writers need not wait
             embedded = self.embed(batch)
+        if self.replica is not None:  # server mode: the server's records come first
+            return self.replica.write(batch, embedded)
         with self._writing():
             self._catch_up()
             old_ids = {old for item in batch for old in item.replaces}
@@ -596,72 +636,104 @@ class Store:
             ids = self._upsert(batch, embedded)
             self._crash.reach("write-after-vectors")
             now = datetime.now(UTC).isoformat(timespec="seconds")
-            repeats: dict[str, str] = {}
-            with self._lock, self._db:
-                self._duplicates.sync(self.generation)
-                # Also the batch's own ids: another process may have stored one since `status`.
-                stale = self._chunk_ids_of(old_ids | new_ids) - set(ids)
-                self._duplicates.forget(old_ids - new_ids)
-                for old in old_ids:
-                    self._delete_rows(old)
-                for item in batch:
-                    a = item.article
-                    self._db.execute(
-                        "INSERT OR REPLACE INTO articles VALUES (?,?,?,?,?,?,?,?,?,?)",
-                        (
-                            a.id,
-                            a.title,
-                            a.text,
-                            a.url,
-                            a.source,
-                            a.author,
-                            a.published,
-                            a.origin,
-                            a.content_hash,
-                            now,
-                        ),
-                    )
-                    self._db.execute("DELETE FROM chunks WHERE article_id=?", (a.id,))
-                    self._db.executemany(
-                        'INSERT INTO chunks (id, article_id, ordinal, start, "end") '
-                        "VALUES (?,?,?,?,?)",
-                        [(c.id, c.article_id, c.ordinal, c.start, c.end) for c in item.chunks],
-                    )
-                    self._keep_sentence_vectors(a.id, embedded[a.id][1])
-                    self._keep_sentence_spans(a.id, item.chunks)
-                    canonical = self._duplicates.assign(a.id, a.text)
-                    if canonical:
-                        repeats[a.id] = canonical
-                self._bump_generation()
-                self._duplicates.synced(self.generation)
-                # Set before the commit is seen, so no search of ours takes it for another's.
-                self._vectors_generation = self.generation
+            repeats, stale = self._commit_rows(
+                batch,
+                {item.article.id: embedded[item.article.id][1] for item in batch},
+                {item.article.id: now for item in batch},
+            )
             self._crash.reach("write-after-commit")
+            stale -= set(ids)
             if stale:
                 self.vectors.delete(ids=sorted(stale))
             self._mark_settled()
         return repeats
 
+    def _commit_rows(
+        self,
+        batch: Sequence[Pending],
+        sentences: dict[str, dict[SentenceKey, Any]],
+        added_at: dict[str, str],
+    ) -> tuple[dict[str, str], set[str]]:
+        """Write the batch's rows in one transaction; returns the near-duplicates found and
+        the chunk ids the batch's and the replaced articles had (the embedded store deletes
+        the vectors of those not written again)."""
+        repeats: dict[str, str] = {}
+        with self._lock, self._db:
+            self._duplicates.sync(self.generation)
+            old_ids = {old for item in batch for old in item.replaces}
+            new_ids = {item.article.id for item in batch}
+            # Also the batch's own ids: another process may have stored one since `status`.
+            stale = self._chunk_ids_of(old_ids | new_ids)
+            self._duplicates.forget(old_ids - new_ids)
+            for old in old_ids:
+                self._delete_rows(old)
+            for item in batch:
+                a = item.article
+                self._db.execute(
+                    "INSERT OR REPLACE INTO articles VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        a.id,
+                        a.title,
+                        a.text,
+                        a.url,
+                        a.source,
+                        a.author,
+                        a.published,
+                        a.origin,
+                        a.content_hash,
+                        added_at[a.id],
+                    ),
+                )
+                self._db.execute("DELETE FROM chunks WHERE article_id=?", (a.id,))
+                self._db.executemany(
+                    'INSERT INTO chunks (id, article_id, ordinal, start, "end") VALUES (?,?,?,?,?)',
+                    [(c.id, c.article_id, c.ordinal, c.start, c.end) for c in item.chunks],
+                )
+                self._keep_sentence_vectors(a.id, sentences.get(a.id, {}))
+                self._keep_sentence_spans(a.id, item.chunks)
+                canonical = self._duplicates.assign(a.id, a.text)
+                if canonical:
+                    repeats[a.id] = canonical
+            self._bump_generation()
+            self._duplicates.synced(self.generation)
+            # Set before the commit is seen, so no search of ours takes it for another's.
+            self._vectors_generation = self.generation
+        return repeats, stale
+
     def delete(self, article_ids: Iterable[str]) -> list[str]:
         """Delete articles with their chunks and vectors; returns the ids that existed."""
+        if self.replica is not None:  # server mode: the server's records come first
+            return self.replica.delete(article_ids)
         with self._writing():
             self._catch_up()
-            with self._lock, self._db:
-                existing = [i for i in dict.fromkeys(article_ids) if self.get(i) is not None]
-                if not existing:
-                    return []
-                chunk_ids = self._chunk_ids_of(existing)
-                self._mark_unsettled(existing)
-                for article_id in existing:
-                    self._delete_rows(article_id)
-                self._duplicates.forget(existing)
-                self._bump_generation()
-                self._vectors_generation = self.generation
+            existing, chunk_ids = self._delete_rows_of(article_ids, unsettle=True)
+            if not existing:
+                return []
             self._crash.reach("remove-after-commit")
             if chunk_ids:
                 self.vectors.delete(ids=sorted(chunk_ids))
             self._mark_settled()
         return existing
+
+    def _delete_rows_of(
+        self, article_ids: Iterable[str], unsettle: bool = False
+    ) -> tuple[list[str], set[str]]:
+        """Delete the stored ones of these articles in one transaction (marking them unsettled
+        first, if asked); returns their ids and their chunk ids (whose vectors the caller
+        deletes)."""
+        with self._lock, self._db:
+            existing = [i for i in dict.fromkeys(article_ids) if self.get(i) is not None]
+            if not existing:
+                return [], set()
+            chunk_ids = self._chunk_ids_of(existing)
+            if unsettle:
+                self._mark_unsettled(existing)
+            for article_id in existing:
+                self._delete_rows(article_id)
+            self._duplicates.forget(existing)
+            self._bump_generation()
+            self._vectors_generation = self.generation
+        return existing, chunk_ids
 
     def _keep_sentence_vectors(self, article_id: str, vectors: dict[SentenceKey, Any]) -> None:
         """Replace an article's sentence vectors with these, all its own (inside the caller's
@@ -772,12 +844,18 @@ class Store:
             self._ensure_vector_days()
             low, high = period.day_numbers()
             where = {"$and": [{"day": {"$gte": low}}, {"day": {"$lte": high}}]}
-        self._settle_at_start()
-        self._follow_other_writers()
-        with self._lock:  # not while another thread reopens Chroma
+        if self.replica is not None:  # server mode: nothing to settle, nothing to reopen
             docs = self.vectors.similarity_search_by_vector_with_relevance_scores(
                 vector, k=n, filter=where
             )
+            docs = self.replica.current(docs)  # only the versions this cache holds
+        else:
+            self._settle_at_start()
+            self._follow_other_writers()
+            with self._lock:  # not while another thread reopens Chroma
+                docs = self.vectors.similarity_search_by_vector_with_relevance_scores(
+                    vector, k=n, filter=where
+                )
         return [(doc.metadata["chunk_id"], 1.0 - float(distance)) for doc, distance in docs]
 
     def keyword_search(

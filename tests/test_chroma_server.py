@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from chroma_server import chroma_server, free_port
 
 from assistant.assistant import Assistant
 from assistant.settings import Settings
@@ -20,40 +15,11 @@ from assistant.store import StoreError
 pytestmark = pytest.mark.slow
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real Chroma server for this module, stopped by its own process id."""
-    chroma = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
-    port = _free_port()
-    folder = tmp_path_factory.mktemp("chroma-server")
-    log = (folder / "server.log").open("w")
-    server = subprocess.Popen(
-        [chroma, "run", "--path", str(folder / "db"), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={"ANONYMIZED_TELEMETRY": "False", "PATH": "/usr/bin:/bin"},
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(150):
-            try:
-                urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            pytest.fail(f"chroma server did not start: {(folder / 'server.log').read_text()}")
+    """A real Chroma server for this module."""
+    with chroma_server(tmp_path_factory.mktemp("chroma-server")) as url:
         yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-        log.close()
 
 
 def test_core_scenarios_against_a_chroma_server(
@@ -81,7 +47,7 @@ def test_core_scenarios_against_a_chroma_server(
 
 
 def test_unreachable_server_is_a_clear_error(data_dir: Path, embedder):
-    settings = Settings(data_dir=data_dir, chroma_url=f"http://127.0.0.1:{_free_port()}")
+    settings = Settings(data_dir=data_dir, chroma_url=f"http://127.0.0.1:{free_port()}")
     assistant = Assistant(settings, embedder=embedder)
     with pytest.raises(StoreError, match="cannot reach the Chroma server"):
         assistant.store.vectors  # noqa: B018
