@@ -73,7 +73,9 @@ class Article:
 
     def __post_init__(self) -> None:
         # Frozen: fields are set through object.__setattr__, as dataclasses do themselves.
-        object.__setattr__(self, "title", one_line(self.title, TITLE_MAX_CHARS))
+        # A title of only control characters or spaces would leave nothing to show or click.
+        title = one_line(self.title, TITLE_MAX_CHARS) or "Untitled"
+        object.__setattr__(self, "title", title)
         object.__setattr__(self, "url", one_line(self.url) or None if self.url else None)
         for name in ("source", "author", "published"):
             value = getattr(self, name)

@@ -115,6 +115,17 @@ def test_jsonl_metadata_is_one_line(tmp_path: Path) -> None:
     assert article.text == FERRY_TEXT  # the text itself is kept exactly
 
 
+def test_a_title_of_only_control_characters_is_never_empty(tmp_path: Path) -> None:
+    """Found by the JSONL fuzz test: a title made from text that is one C1 control character."""
+    path = tmp_path / "odd.jsonl"
+    rows = [{"text": "\x80"}, {"title": "\x07\n\t\x1b", "text": FERRY_TEXT}]
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    titles = [a.title for _, a in load_file(path, 1_000_000, 1_000_000) if isinstance(a, Article)]
+    # A junk title is replaced by the text's first line, as a missing one is.
+    assert titles[0] == "Untitled"
+    assert titles[1].startswith("The harbour ferry")
+
+
 def test_pdf_metadata_is_one_line(tmp_path: Path) -> None:
     writer = PdfWriter(clone_from=PdfReader(GOOD_PDF))
     writer.add_metadata({"/Title": EVIL_TITLE, "/Author": "Ann\r\nLee\x07\u2029[x](y)"})
