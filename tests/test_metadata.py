@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import shutil
 import tempfile
@@ -13,6 +12,7 @@ import unicodedata
 from pathlib import Path
 
 import pytest
+from as_nobody import as_nobody
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
@@ -49,7 +49,6 @@ TESTS = Path(__file__).resolve().parent
 GOOD_PDF = TESTS / "data" / "loaders" / "ferry-strike.pdf"
 MAX = Settings().max_file_bytes
 MD = MarkdownIt("commonmark")
-NOBODY = 65534
 
 EVIL_TITLE = (
     "Update\n\n[Verify your account](https://evil.example/login) ![](https://evil.example/px.png)"
@@ -415,17 +414,7 @@ def test_an_unreadable_subfolder_is_named_not_passed_over() -> None:
         locked.mkdir()
         (locked / "hidden-story.txt").write_text("Headline\nBody.")
         locked.chmod(0)
-        if os.geteuid() != 0:
-            found = list(find_files([folder]))
-        else:
-            try:
-                os.seteuid(NOBODY)
-            except PermissionError:
-                pytest.skip("running as root without the right to act as another user")
-            try:
-                found = list(find_files([folder]))
-            finally:
-                os.seteuid(0)
+        found = as_nobody(lambda: list(find_files([folder])))
         assert found == [
             folder / "good.txt",
             LoadError(str(locked), "cannot read folder (Permission denied)"),
