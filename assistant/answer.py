@@ -153,6 +153,27 @@ def verify(citation: Citation, article: Article) -> None:
         raise CitationError(f"citation [{citation.n}] does not match the text of {article.id}")
 
 
+def cite(
+    n: int, article: Article, start: int, end: int, also_in: tuple[Outlet, ...] = ()
+) -> Citation:
+    """The citation of `article.text[start:end]` as quote `[n]`, verified (a quote is exact by
+    construction; `verify` makes a bug loud instead of a wrong quote shown)."""
+    a = article
+    citation = Citation(
+        n, a.id, a.title, a.source, a.url, a.published, a.text[start:end], start, end, also_in
+    )
+    verify(citation, a)
+    return citation
+
+
+def sources_of(citations: Sequence[Citation]) -> tuple[Citation, ...]:
+    """One citation per cited article, in the order of their numbers (for the sources list)."""
+    first: dict[int, Citation] = {}
+    for c in citations:
+        first.setdefault(c.n, c)
+    return tuple(first[n] for n in sorted(first))
+
+
 def source_line(c: Citation) -> str:
     """`[n] Title — Source, date <url>` for the sources list: one line, only a web URL shown.
 
@@ -427,21 +448,8 @@ class Composer:
         for s in self.pick(scored, texts):
             n = numbers.setdefault(s.article_id, len(numbers) + 1)
             a = articles[s.article_id]
-            citation = Citation(
-                n,
-                a.id,
-                a.title,
-                a.source,
-                a.url,
-                a.published,
-                a.text[s.start : s.end],
-                s.start,
-                s.end,
-                also_in.get(a.id, ()),
-            )
-            verify(citation, a)
-            citations.append(citation)
-        sources = tuple(next(c for c in citations if c.n == n) for n in sorted(numbers.values()))
+            citations.append(cite(n, a, s.start, s.end, also_in.get(a.id, ())))
+        sources = sources_of(citations)
         return Answer(
             question=question,
             searched_for=searched_for,

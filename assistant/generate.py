@@ -25,9 +25,10 @@ from assistant.answer import (
     Citation,
     Composer,
     Statement,
+    cite,
     render,
     source_line,
-    verify,
+    sources_of,
 )
 from assistant.articles import Article, source_and_date
 from assistant.chunking import sentence_spans
@@ -524,13 +525,9 @@ class Writer:
             article_id, start, end = spans[i]
             a = articles[article_id]
             n = numbers.setdefault(article_id, len(numbers) + 1)
-            c = Citation(
-                n, a.id, a.title, a.source, a.url, a.published, a.text[start:end], start, end
-            )
-            verify(c, a)
             position[i] = len(citations)
-            citations.append(c)
-        sources = tuple(next(c for c in citations if c.n == n) for n in sorted(numbers.values()))
+            citations.append(cite(n, a, start, end))
+        sources = sources_of(citations)
         final = tuple(
             Statement(text, tuple(position[i] for i in cited) if ok else (), ok, reason)
             for text, cited, ok, reason in statements
