@@ -308,6 +308,33 @@ def ask(app: Any, conversation: int, question: str, texts: dict[str, str] | None
     return Asked(conversation, question, first, total, wrong, quotes)
 
 
+def seen_by_other(url: str, inputs: Inputs) -> int:
+    """How many of the articles added during the run a process cites when asked their title."""
+    texts = {a["id"]: a["text"] for a in [*inputs.index, *inputs.extra]}
+    other = client(url)
+    seen = 0
+    for article in inputs.extra:
+        start = time.monotonic()
+        try:
+            job = other.submit(str(article["title"]), "", "", api_name="/ask")
+            chat = job.result()[0]
+            answer = message_text(chat[-1]) if chat else ""
+        except Exception as e:  # counted as not seen; the reason goes to the log
+            log(f"asking about {article['id']} failed: {e!r}"[:300])
+            continue
+        cited = {unquote(m["id"]) for m in CITED_QUOTE.finditer(answer)}
+        _, wrong = check_quotes(answer, texts)
+        if wrong:
+            log(f"asking about {article['id']}: {wrong}")
+        elif article["id"] in cited:
+            seen += 1
+        log(
+            f"{article['id']}: {'cited' if article['id'] in cited else 'not cited'} "
+            f"({time.monotonic() - start:.1f} s)"
+        )
+    return seen
+
+
 @dataclass
 class Added:
     articles: int
@@ -451,6 +478,11 @@ def report(args: argparse.Namespace, inputs: Inputs, run: Run, extra: dict[str, 
             f"{', '.join(str(x) for x in by)}; warm-up question on each process (the second "
             f"filling its cache first): {extra.get('warmup_s', 0.0):.1f} s"
         )
+        lines.append(
+            f"- afterwards, the second process asked each added article's title (one at a "
+            f"time) cited that article with exact quotes for {extra.get('seen_by_other', 0):.0f}"
+            f" of {len(inputs.extra)}"
+        )
         for k, _ in enumerate(by):
             mine = [a.total_s * 1000 for a in run.asked if a.conversation % len(by) == k]
             lines.append(
@@ -550,6 +582,9 @@ def main(argv: list[str] | None = None) -> int:
         extra_info["warmup_s"] = time.monotonic() - t0
         log(f"{args.conversations} conversations × {args.questions} questions, adding meanwhile")
         run = drive([a.url for a in apps], inputs, args.conversations, args.questions, batches)
+        if args.scale_out:
+            log("asking the second process about each article added through the first")
+            extra_info["seen_by_other"] = float(seen_by_other(apps[1].url, inputs))
         for folder in folders:  # what each process's view of the store holds
             listed = subprocess.run(
                 [*cli, "list", "--json"],
