@@ -230,6 +230,7 @@ class Asked:
     total_s: float  # until the answer was complete
     error: str | None = None
     quotes: int = 0  # quotes shown, each checked against its article's text
+    answer: str = ""
 
 
 def message_text(message: dict[str, Any]) -> str:
@@ -305,28 +306,23 @@ def ask(app: Any, conversation: int, question: str, texts: dict[str, str] | None
     if texts is None:
         return Asked(conversation, question, first, total)
     quotes, wrong = check_quotes(answer, texts)
-    return Asked(conversation, question, first, total, wrong, quotes)
+    return Asked(conversation, question, first, total, wrong, quotes, answer)
 
 
 def seen_by_other(url: str, inputs: Inputs) -> int:
     """How many of the articles added during the run a process cites when asked their title."""
     texts = {a["id"]: a["text"] for a in [*inputs.index, *inputs.extra]}
-    other = client(url)
     seen = 0
     for article in inputs.extra:
         start = time.monotonic()
-        try:
-            job = other.submit(str(article["title"]), "", "", api_name="/ask")
-            chat = job.result()[0]
-            answer = message_text(chat[-1]) if chat else ""
-        except Exception as e:  # counted as not seen; the reason goes to the log
-            log(f"asking about {article['id']} failed: {e!r}"[:300])
+        # A new session for each: not a follow-up to the previous title.
+        asked = ask(client(url), -1, str(article["title"]), texts)
+        if asked.error:
+            log(f"asking about {article['id']}: {asked.error}")
             continue
+        answer = asked.answer
         cited = {unquote(m["id"]) for m in CITED_QUOTE.finditer(answer)}
-        _, wrong = check_quotes(answer, texts)
-        if wrong:
-            log(f"asking about {article['id']}: {wrong}")
-        elif article["id"] in cited:
+        if article["id"] in cited:
             seen += 1
         log(
             f"{article['id']}: {'cited' if article['id'] in cited else 'not cited'} "
