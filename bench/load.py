@@ -4,11 +4,19 @@ Starts the chat window (`python ui.py`) on a free 127.0.0.1 port over a fresh da
 indexed with a slice of the benchmark corpus, then drives it through `gradio_client` as
 browsers would: N conversations in parallel threads, each asking a fixed number of questions in
 one session (so follow-ups carry the conversation), while another client uploads articles
-through the app's own "add" endpoint. Reports errors (target: zero), p50/p95 latency and
-throughput to stdout and to bench/results/load-<date>-<commit>.md. Usage (from the project root):
+through the app's own "add" endpoint. Every quote in every answer is checked against the
+article's text: the characters its citation link names must be the quote, exactly. Reports
+errors (target: zero), p50/p95 latency and throughput to stdout and to
+bench/results/load-<date>-<commit>.md.
+
+`--scale-out` runs one real `chroma run` server and two app processes, each with its own data
+folder (a cache) and the same ASSISTANT_CHROMA_URL: the conversations alternate between the two
+processes while the articles are added through the first (report: load-<date>-<commit>-scaleout.md).
+Usage (from the project root):
 
     .venv/bin/python bench/load.py [--conversations 20] [--questions 3] [--articles 100]
                                    [--add-articles 10] [--add-batch 5] [--shared PATH]
+                                   [--scale-out]
 """
 
 # The offline environment is set before the other imports, on purpose:
@@ -37,6 +45,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from run import product_article  # bench/run.py, beside this file
 
@@ -136,17 +145,48 @@ class App:
 
     def stop(self) -> None:
         """Stop the server by its own process id."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop(self.process)
 
 
-def start_app(data_dir: Path, port: int, log_path: Path) -> App:
-    env = {**os.environ, **OFFLINE_ENV, "ASSISTANT_DATA_DIR": str(data_dir)}
+def start_chroma(folder: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """A real `chroma run` server storing under `folder`, once it answers its heartbeat."""
+    chroma = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
+    port = free_port()
+    with log_path.open("wb") as out:
+        server = subprocess.Popen(
+            [chroma, "run", "--path", str(folder), "--host", "127.0.0.1", "--port", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={"ANONYMIZED_TELEMETRY": "False", "PATH": "/usr/bin:/bin"},
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        if server.poll() is not None:
+            raise RuntimeError(f"chroma exited at start:\n{log_path.read_text()[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2):
+                return server, url
+        except OSError:
+            if time.monotonic() > deadline:
+                stop(server)
+                raise
+            time.sleep(0.3)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop a process this script started, by its own id."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def start_app(data_dir: Path, port: int, log_path: Path, env_extra: dict[str, str]) -> App:
+    env = {**os.environ, **OFFLINE_ENV, "ASSISTANT_DATA_DIR": str(data_dir), **env_extra}
     with log_path.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, str(PROJECT / "ui.py"), "--port", str(port)],
@@ -189,6 +229,8 @@ class Asked:
     first_s: float | None  # until the answer's first words were on screen
     total_s: float  # until the answer was complete
     error: str | None = None
+    quotes: int = 0  # quotes shown, each checked against its article's text
+    answer: str = ""
 
 
 def message_text(message: dict[str, Any]) -> str:
@@ -201,7 +243,45 @@ def message_text(message: dict[str, Any]) -> str:
     return ""
 
 
-def ask(app: Any, conversation: int, question: str) -> Asked:
+# A quote in the chat: `> body [\[n\]](#cite-n-start-end-id)` (assistant/conversation.py).
+CITED_QUOTE = re.compile(
+    r"^> (?P<body>(?:.|\n> )*?) \[\\\[\d+\\\]\]"
+    r"\(#cite-\d+-(?P<start>\d+)-(?P<end>\d+)-(?P<id>[^)\s]+)\)",
+    re.M,
+)
+
+
+QUOTE_ERRORS = ("quote not exact", "a quote cites")
+
+
+def check_quotes(answer: str, texts: dict[str, str]) -> tuple[int, str | None]:
+    """How many quotes the answer shows, and the first that is not its article's text exactly.
+
+    Exact: the characters of the input article that the citation link names, rendered as the
+    chat renders a quote (Markdown-escaped, in quote marks unless already a quotation), are
+    what the chat shows.
+    """
+    from assistant.answer import is_quotation
+    from assistant.conversation import md_escape
+
+    found = list(CITED_QUOTE.finditer(answer))
+    for m in found:
+        article_id = unquote(m["id"])
+        text = texts.get(article_id)
+        if text is None:
+            return len(found), f"a quote cites an unknown article {article_id!r}"
+        cited = text[int(m["start"]) : int(m["end"])]
+        body = md_escape(cited).replace("\n", "\n> ")
+        expected = body if is_quotation(cited) else f"“{body}”"
+        if not cited.strip() or m["body"] != expected:
+            return len(found), (
+                f"quote not exact in {article_id} at {m['start']}-{m['end']}: "
+                f"shown {m['body'][:80]!r}, the article has {cited[:80]!r}"
+            )
+    return len(found), None
+
+
+def ask(app: Any, conversation: int, question: str, texts: dict[str, str] | None = None) -> Asked:
     """One question through the app's `ask` endpoint, as the chat box sends it."""
     start = time.monotonic()
     first: float | None = None
@@ -223,7 +303,32 @@ def ask(app: Any, conversation: int, question: str) -> Asked:
         return Asked(conversation, question, first, total, "no answer in the chat")
     if answer.startswith("**Could not answer:**"):
         return Asked(conversation, question, first, total, answer[:300])
-    return Asked(conversation, question, first, total)
+    if texts is None:
+        return Asked(conversation, question, first, total)
+    quotes, wrong = check_quotes(answer, texts)
+    return Asked(conversation, question, first, total, wrong, quotes, answer)
+
+
+def seen_by_other(url: str, inputs: Inputs) -> int:
+    """How many of the articles added during the run a process cites when asked their title."""
+    texts = {a["id"]: a["text"] for a in [*inputs.index, *inputs.extra]}
+    seen = 0
+    for article in inputs.extra:
+        start = time.monotonic()
+        # A new session for each: not a follow-up to the previous title.
+        asked = ask(client(url), -1, str(article["title"]), texts)
+        if asked.error:
+            log(f"asking about {article['id']}: {asked.error}")
+            continue
+        answer = asked.answer
+        cited = {unquote(m["id"]) for m in CITED_QUOTE.finditer(answer)}
+        if article["id"] in cited:
+            seen += 1
+        log(
+            f"{article['id']}: {'cited' if article['id'] in cited else 'not cited'} "
+            f"({time.monotonic() - start:.1f} s)"
+        )
+    return seen
 
 
 @dataclass
@@ -264,15 +369,20 @@ class Run:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def drive(url: str, inputs: Inputs, conversations: int, per: int, batches: list[Path]) -> Run:
+def drive(
+    urls: list[str], inputs: Inputs, conversations: int, per: int, batches: list[Path]
+) -> Run:
+    """Conversation n talks to urls[n % len(urls)]; the uploads go through urls[0]."""
     run = Run()
-    clients = [client(url) for _ in range(conversations + 1)]  # each its own browser session
+    texts = {a["id"]: a["text"] for a in [*inputs.index, *inputs.extra]}
+    # Each its own browser session; the last one uploads.
+    clients = [client(urls[n % len(urls)]) for n in range(conversations)] + [client(urls[0])]
     barrier = threading.Barrier(conversations + 2)
 
     def converse(n: int) -> None:
         barrier.wait()
         for question in inputs.questions[n * per : (n + 1) * per]:
-            result = ask(clients[n], n, question)
+            result = ask(clients[n], n, question, texts)
             with run.lock:
                 run.asked.append(result)
 
@@ -315,20 +425,32 @@ def report(args: argparse.Namespace, inputs: Inputs, run: Run, extra: dict[str, 
     def ms(values: list[float], p: int) -> str:
         return f"{percentile(values, p):,.0f}" if values else "—"
 
+    quotes = sum(a.quotes for a in run.asked)
+    inexact = sum(1 for a in run.asked if a.error and a.error.startswith(QUOTE_ERRORS))
+    if args.scale_out:
+        setup = (
+            "two app processes (`python ui.py`, each its own data folder as a cache, the same "
+            "`ASSISTANT_CHROMA_URL`) sharing one `chroma run` server on 127.0.0.1; conversations "
+            "alternate between the two processes, uploads go through the first"
+        )
+    else:
+        setup = "`python ui.py` on 127.0.0.1"
     lines = [
         f"**{extra['date']}** · {extra['machine']} (1-min load {extra['load_start']:.2f} at "
         f"start, {extra['load_end']:.2f} at end) · commit `{extra['commit']}` · "
         f"`bench/load.py {' '.join(extra['argv'])}`",
         "",
         f"{args.conversations} conversations × {args.questions} questions in parallel "
-        f"(gradio_client, one session each) against `python ui.py` on 127.0.0.1, over "
+        f"(gradio_client, one session each) against {setup}, over "
         f"{len(inputs.index)} articles of corpus_small; meanwhile {len(inputs.extra)} articles "
         f"uploaded through the app's Add files endpoint in {len(run.adds)} batches.",
         "",
-        "| questions | errors | first words p50 ms | p95 ms | complete answer p50 ms | p95 ms "
+        "| questions | errors | quotes checked | answers with an inexact quote "
+        "| first words p50 ms | p95 ms | complete answer p50 ms | p95 ms "
         "| max ms | throughput q/s | articles added during the run | add errors |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-        f"| {n} | {len(errors)} | {ms(firsts, 50)} | {ms(firsts, 95)} | {ms(totals, 50)} | "
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        f"| {n} | {len(errors)} | {quotes} | {inexact} | {ms(firsts, 50)} | {ms(firsts, 95)} | "
+        f"{ms(totals, 50)} | "
         f"{ms(totals, 95)} | {max(totals, default=0):,.0f} | {rate:.2f} | "
         f"{sum(a.added for a in run.adds)} of {len(inputs.extra)} | {len(add_errors)} |",
         "",
@@ -342,7 +464,27 @@ def report(args: argparse.Namespace, inputs: Inputs, run: Run, extra: dict[str, 
         f"index built before the start with `assistant add`: {extra['index_s']:.0f} s",
         f"- articles in the store after the run: {extra['stored_after']} "
         f"(expected {len(inputs.index) + len(inputs.extra)})",
+        "- quotes checked exact: each quote in each answer compared with the characters of the "
+        "input article its citation link names (Markdown-escaped as the chat shows them)",
     ]
+    if args.scale_out:
+        by = extra["stored_by"]
+        lines.append(
+            f"- articles listed through each process's folder after the run: "
+            f"{', '.join(str(x) for x in by)}; warm-up question on each process (the second "
+            f"filling its cache first): {extra.get('warmup_s', 0.0):.1f} s"
+        )
+        lines.append(
+            f"- afterwards, the second process asked each added article's title (one at a "
+            f"time) cited that article with exact quotes for {extra.get('seen_by_other', 0):.0f}"
+            f" of {len(inputs.extra)}"
+        )
+        for k, _ in enumerate(by):
+            mine = [a.total_s * 1000 for a in run.asked if a.conversation % len(by) == k]
+            lines.append(
+                f"- process {k + 1}: {len(mine)} questions, complete answer p50 "
+                f"{ms(mine, 50)} ms, p95 {ms(mine, 95)} ms"
+            )
     for a in errors[:10]:
         lines.append(f"- error, conversation {a.conversation}: {a.question!r}: {a.error}")
     for a in add_errors:
@@ -352,14 +494,24 @@ def report(args: argparse.Namespace, inputs: Inputs, run: Run, extra: dict[str, 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--conversations", type=int, default=20)
+    parser.add_argument(
+        "--conversations", type=int, default=None, help="default 20, or 50 with --scale-out"
+    )
     parser.add_argument("--questions", type=int, default=3, help="questions per conversation")
     parser.add_argument("--articles", type=int, default=100, help="articles indexed at start")
     parser.add_argument("--add-articles", type=int, default=10, help="added during the run")
     parser.add_argument("--add-batch", type=int, default=5, help="articles per upload")
     parser.add_argument("--shared", type=Path, default=PROJECT.parent / "shared" / "bench")
     parser.add_argument("--out", type=Path, default=None, help="report file (default: results)")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--scale-out",
+        action="store_true",
+        help="one chroma server, two app processes (conversations alternate between them)",
+    )
+    args = parser.parse_args(argv)
+    if args.conversations is None:
+        args.conversations = 50 if args.scale_out else 20
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -370,11 +522,20 @@ def main(argv: list[str] | None = None) -> int:
         args.shared, args.conversations * args.questions, args.articles, args.add_articles
     )
     work = Path(tempfile.mkdtemp(prefix="assistant-load-"))
+    extra_info: dict[str, float] = {}
+    stored_by: list[int] = []
     data_dir = work / "data"
     env = {**os.environ, **OFFLINE_ENV, "ASSISTANT_DATA_DIR": str(data_dir)}
     cli = [sys.executable, "-m", "assistant.cli"]
-    app: App | None = None
+    apps: list[App] = []
+    server: subprocess.Popen[bytes] | None = None
+    server_env: dict[str, str] = {}
     try:
+        if args.scale_out:
+            server, chroma_url = start_chroma(work / "chroma", work / "chroma.log")
+            server_env = {"ASSISTANT_CHROMA_URL": chroma_url}
+            env.update(server_env)
+            log(f"chroma server at {chroma_url}")
         log(f"indexing {len(inputs.index)} articles into {data_dir}")
         t0 = time.monotonic()
         index = write_jsonl(work / "index.jsonl", inputs.index)
@@ -385,19 +546,59 @@ def main(argv: list[str] | None = None) -> int:
             write_jsonl(work / f"upload-{i // step + 1}.jsonl", inputs.extra[i : i + step])
             for i in range(0, len(inputs.extra), step)
         ]
-        port = free_port()
-        log(f"starting the app on 127.0.0.1:{port}")
-        app = start_app(data_dir, port, work / "app.log")
-        ask(client(app.url), -1, "What happened in the news this week?")  # warm-up, untimed
+        # Scale-out: the second process starts on a fresh folder and fills its cache from the
+        # server. Both start at once (each loads the model).
+        folders = [data_dir, work / "data-b"] if args.scale_out else [data_dir]
+        starting: list[tuple[Path, int, Path]] = []
+        for i, folder in enumerate(folders):
+            port = free_port()
+            log(f"starting app {i + 1} on 127.0.0.1:{port} over {folder}")
+            starting.append((folder, port, work / f"app-{i + 1}.log"))
+        threads_out: list[App | BaseException] = [RuntimeError("not started")] * len(starting)
+
+        def start_one(i: int) -> None:
+            folder, port, log_path = starting[i]
+            try:
+                threads_out[i] = start_app(folder, port, log_path, server_env)
+            except BaseException as e:  # reported below, after both have returned
+                threads_out[i] = e
+
+        starters = [threading.Thread(target=start_one, args=(i,)) for i in range(len(starting))]
+        for t in starters:
+            t.start()
+        for t in starters:
+            t.join()
+        apps = [a for a in threads_out if isinstance(a, App)]
+        for a in threads_out:
+            if not isinstance(a, App):
+                raise a
+        t0 = time.monotonic()
+        for app in apps:  # warm-up, untimed (the second also fills its cache here if lazy)
+            ask(client(app.url), -1, "What happened in the news this week?")
+        extra_info["warmup_s"] = time.monotonic() - t0
         log(f"{args.conversations} conversations × {args.questions} questions, adding meanwhile")
-        run = drive(app.url, inputs, args.conversations, args.questions, batches)
+        run = drive([a.url for a in apps], inputs, args.conversations, args.questions, batches)
+        if args.scale_out:
+            log("asking the second process about each article added through the first")
+            extra_info["seen_by_other"] = float(seen_by_other(apps[1].url, inputs))
+        for folder in folders:  # what each process's view of the store holds
+            listed = subprocess.run(
+                [*cli, "list", "--json"],
+                cwd=PROJECT,
+                env={**env, "ASSISTANT_DATA_DIR": str(folder)},
+                capture_output=True,
+                text=True,
+            )
+            count = sum(1 for line in listed.stdout.splitlines() if line.strip())  # JSON lines
+            stored_by.append(count if listed.returncode == 0 else -1)
+            if listed.returncode:
+                log(f"list over {folder} failed: {listed.stderr[-500:]}")
     finally:
-        if app is not None:
+        for app in apps:
             app.stop()
-    listed = subprocess.run(
-        [*cli, "list", "--json"], cwd=PROJECT, env=env, capture_output=True, text=True, check=True
-    )
-    stored = sum(1 for line in listed.stdout.splitlines() if line.strip())  # JSON lines
+        if server is not None:
+            stop(server)
+    stored = stored_by[0]
     extra = {
         "date": started.strftime("%Y-%m-%d %H:%M UTC"),
         "machine": machine(),
@@ -407,17 +608,21 @@ def main(argv: list[str] | None = None) -> int:
         "argv": sys.argv[1:] if argv is None else argv,
         "index_s": index_s,
         "stored_after": stored,
+        "stored_by": stored_by,
+        **extra_info,
     }
     text = report(args, inputs, run, extra)
     print(text)
     # The commit in the name: a second run on the same day no longer replaces the first.
-    out = args.out or RESULTS / f"load-{started:%Y-%m-%d}-{extra['commit']}.md"
+    suffix = "-scaleout" if args.scale_out else ""
+    out = args.out or RESULTS / f"load-{started:%Y-%m-%d}-{extra['commit']}{suffix}.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
     log(f"written to {out}")
     shutil.rmtree(work, ignore_errors=True)
     failures = [a for a in run.asked if a.error] + [a for a in run.adds if a.error]
-    return 1 if failures or stored != len(inputs.index) + len(inputs.extra) else 0
+    expected = len(inputs.index) + len(inputs.extra)
+    return 1 if failures or any(n != expected for n in stored_by) else 0
 
 
 if __name__ == "__main__":
