@@ -328,13 +328,8 @@ class Store:
         offset = 0
         while page := collection.get(include=[], limit=5000, offset=offset)["ids"]:
             offset += len(page)
-            known: set[str] = set()
-            with self._lock:
-                for i in range(0, len(page), 500):
-                    part = page[i : i + 500]
-                    marks = ",".join("?" * len(part))
-                    sql = f"SELECT id FROM chunks WHERE id IN ({marks})"
-                    known.update(r[0] for r in self._db.execute(sql, part))
+            sql = "SELECT id FROM chunks WHERE id IN ({marks})"
+            known = {r[0] for r in self._select_in(sql, page)}
             orphans.extend(cid for cid in page if cid not in known)
         for i in range(0, len(orphans), 5000):
             collection.delete(ids=orphans[i : i + 5000])
@@ -463,21 +458,25 @@ class Store:
             row = self._db.execute("SELECT value FROM meta WHERE key='generation'").fetchone()
         return int(row[0])
 
+    def _select_in(self, sql: str, ids: Iterable[str]) -> list[sqlite3.Row]:
+        """The rows of `sql` (whose `{marks}` is the list of ids), asked 500 ids at a time:
+        SQLite limits how many parameters one statement takes."""
+        wanted = list(dict.fromkeys(ids))
+        rows: list[sqlite3.Row] = []
+        with self._lock:
+            for i in range(0, len(wanted), 500):
+                part = wanted[i : i + 500]
+                rows.extend(self._db.execute(sql.format(marks=",".join("?" * len(part))), part))
+        return rows
+
     def get(self, article_id: str) -> Article | None:
         with self._lock:
             row = self._db.execute("SELECT * FROM articles WHERE id=?", (article_id,)).fetchone()
         return _row_to_article(row) if row else None
 
     def articles(self, ids: Iterable[str]) -> dict[str, Article]:
-        wanted = list(dict.fromkeys(ids))
-        found: dict[str, Article] = {}
-        with self._lock:
-            for i in range(0, len(wanted), 500):
-                part = wanted[i : i + 500]
-                marks = ",".join("?" * len(part))
-                for row in self._db.execute(f"SELECT * FROM articles WHERE id IN ({marks})", part):
-                    found[row["id"]] = _row_to_article(row)
-        return found
+        rows = self._select_in("SELECT * FROM articles WHERE id IN ({marks})", ids)
+        return {row["id"]: _row_to_article(row) for row in rows}
 
     def list_articles(self) -> list[ArticleInfo]:
         query = """SELECT a.id, a.title, a.url, a.source, a.author, a.published, a.added_at,
@@ -521,15 +520,8 @@ class Store:
 
     def content_hashes(self, article_ids: Iterable[str]) -> dict[str, str]:
         """The content hash of each of these articles that is stored."""
-        wanted = list(dict.fromkeys(article_ids))
-        found: dict[str, str] = {}
-        with self._lock:
-            for i in range(0, len(wanted), 500):
-                part = wanted[i : i + 500]
-                marks = ",".join("?" * len(part))
-                sql = f"SELECT id, content_hash FROM articles WHERE id IN ({marks})"
-                found.update((r[0], r[1]) for r in self._db.execute(sql, part))
-        return found
+        sql = "SELECT id, content_hash FROM articles WHERE id IN ({marks})"
+        return {r[0]: r[1] for r in self._select_in(sql, article_ids)}
 
     def count(self) -> int:
         with self._lock:
@@ -537,15 +529,8 @@ class Store:
 
     def chunks(self, chunk_ids: Sequence[str]) -> dict[str, ChunkPlace]:
         """Where the stored chunks with these ids lie (unknown or stale ids are left out)."""
-        found: dict[str, ChunkPlace] = {}
-        with self._lock:
-            for i in range(0, len(chunk_ids), 500):
-                part = list(chunk_ids[i : i + 500])
-                marks = ",".join("?" * len(part))
-                sql = f'SELECT id, article_id, start, "end" FROM chunks WHERE id IN ({marks})'
-                for r in self._db.execute(sql, part):
-                    found[r[0]] = ChunkPlace(r[0], r[1], r[2], r[3])
-        return found
+        sql = 'SELECT id, article_id, start, "end" FROM chunks WHERE id IN ({marks})'
+        return {r[0]: ChunkPlace(r[0], r[1], r[2], r[3]) for r in self._select_in(sql, chunk_ids)}
 
     def duplicate_groups(self, article_ids: Iterable[str]) -> dict[str, list[str]]:
         """For articles that have near-duplicates: their group's members, the first stored first."""
@@ -754,16 +739,11 @@ class Store:
 
     def sentence_spans(self, article_ids: Iterable[str]) -> dict[str, list[tuple[int, int]]]:
         """The sentences of these articles as split when indexed, for those stored with them."""
-        wanted = list(dict.fromkeys(article_ids))
+        sql = "SELECT article_id, spans FROM sentence_spans WHERE article_id IN ({marks})"
         found: dict[str, list[tuple[int, int]]] = {}
-        with self._lock:
-            for i in range(0, len(wanted), 500):
-                part = wanted[i : i + 500]
-                marks = ",".join("?" * len(part))
-                sql = f"SELECT article_id, spans FROM sentence_spans WHERE article_id IN ({marks})"
-                for article_id, blob in self._db.execute(sql, part):
-                    pairs = np.frombuffer(blob, dtype=np.int32).reshape(-1, 2).tolist()
-                    found[article_id] = [(a, b) for a, b in pairs]
+        for article_id, blob in self._select_in(sql, article_ids):
+            pairs = np.frombuffer(blob, dtype=np.int32).reshape(-1, 2).tolist()
+            found[article_id] = [(a, b) for a, b in pairs]
         return found
 
     def without_sentence_vectors(self) -> list[str]:
