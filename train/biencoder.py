@@ -15,7 +15,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
 from train.reader_data import Question, in_fit_split  # noqa: E402
-from train.steps import base_model, report, save, take_step  # noqa: E402
+from train.steps import base_model, mean_pool, report, save, take_step  # noqa: E402
 
 SEED = 20261205
 FIT_PERCENT = 20  # questions kept from the encoder, to fit the combiner and abstention on
@@ -56,14 +56,6 @@ def examples(questions: list[Question], seed: int = SEED) -> list[tuple[str, str
                 out.append((q.question, held[0], body(n.title, n.text)))
     rng.shuffle(out)
     return out
-
-
-def mean_pool(hidden: Any, mask: Any) -> Any:
-    import torch
-
-    m = mask.unsqueeze(-1).float()
-    v = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
-    return torch.nn.functional.normalize(v, dim=-1)
 
 
 def train(

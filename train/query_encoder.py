@@ -19,7 +19,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
 from train.reader_data import Candidate, Question, contains_answer  # noqa: E402
-from train.steps import base_model, report, save, take_step  # noqa: E402
+from train.steps import base_model, mean_pool, report, save, take_step  # noqa: E402
 
 SEED = 20261205
 
@@ -130,9 +130,7 @@ def train(
                 max_length=64,
                 return_tensors="pt",
             )
-            hidden = model(**t).last_hidden_state
-            m = t["attention_mask"].unsqueeze(-1).float()
-            q = torch.nn.functional.normalize((hidden * m).sum(1) / m.sum(1), dim=-1)
+            q = mean_pool(model(**t).last_hidden_state, t["attention_mask"])
             logits = scale * q @ docs[idx].T
             loss = torch.nn.functional.cross_entropy(logits, torch.arange(len(rows)))
             take_step(loss, model, opt, sched, losses)

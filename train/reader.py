@@ -37,6 +37,7 @@ import numpy as np  # noqa: E402
 from train.query_encoder import SEED, select, sentence_vectors  # noqa: E402
 from train.query_encoder import train as train_encoder  # noqa: E402
 from train.reader_data import Question, build, in_fit_split, sha256  # noqa: E402
+from train.steps import mean_pool  # noqa: E402
 
 FIT_PERCENT = 20
 NEGATIVES = 4
@@ -239,9 +240,7 @@ def torch_question_vectors(encoder_dir: Path, questions: list[str]) -> Any:
                 max_length=128,
                 return_tensors="pt",
             )
-            h = model(**t).last_hidden_state
-            m = t["attention_mask"].unsqueeze(-1).float()
-            v = torch.nn.functional.normalize((h * m).sum(1) / m.sum(1), dim=-1)
+            v = mean_pool(model(**t).last_hidden_state, t["attention_mask"])
             out.append(v.numpy())
     return np.concatenate(out) if out else np.zeros((0, 384), dtype=np.float32)
 

@@ -58,3 +58,12 @@ def base_model(seed: int) -> tuple[Any, Any]:
     model = AutoModel.from_pretrained(source)
     model.train()
     return tok, model
+
+
+def mean_pool(hidden: Any, mask: Any) -> Any:
+    """Sentence vectors as the model makes them: token states averaged over the mask, length 1."""
+    import torch
+
+    m = mask.unsqueeze(-1).float()
+    v = (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
+    return torch.nn.functional.normalize(v, dim=-1)
