@@ -20,6 +20,18 @@ from assistant.store import SentenceKey, index_text
 
 
 @dataclass(frozen=True)
+class Query:
+    """A question ready to answer: what was asked, what was searched for, what retrieval found."""
+
+    question: str
+    searched_for: str
+    passages: Sequence[Passage]  # best first
+    vector: list[float]  # of `searched_for`
+    articles: dict[str, Article] | None = None  # the passages' articles as retrieval read them
+    as_of: date | None = None  # the day the question was asked, if known
+
+
+@dataclass(frozen=True)
 class Citation:
     """A quote with its place in the article: `quote == article.text[start:end]`."""
 
@@ -399,6 +411,13 @@ class Composer:
                 merged.append(s)
         return sorted(merged, key=lambda m: -m.score)
 
+    def articles_for(self, query: Query) -> dict[str, Article]:
+        """The articles of the passages that may be quoted: as retrieval read them, else now."""
+        wanted = {p.article_id for p in query.passages[: self.settings.quote_passages]}
+        if query.articles is not None and query.articles.keys() >= wanted:
+            return query.articles
+        return self._articles(list(wanted))
+
     def stale(self, passages: Sequence[Passage], as_of: date | None) -> bool:
         """Whether even the newest dated passage is from long before the day the question was
         asked: news from then is unlikely to report what the question asks about."""
@@ -407,36 +426,27 @@ class Composer:
         days = [d for d in (published_day(p.published) for p in passages) if d is not None]
         return bool(days) and (as_of - max(days)).days > self.settings.stale_days
 
-    def compose(
-        self,
-        question: str,
-        searched_for: str,
-        passages: Sequence[Passage],
-        q_vector: list[float],
-        articles: dict[str, Article] | None = None,
-        as_of: date | None = None,
-    ) -> Answer:
-        """The quotes that answer the question, or an abstention; `articles`: the passages'
-        articles as retrieval read them (else they are read here); `as_of`: the day the
-        question was asked, if known."""
-        wanted = [p.article_id for p in passages[: self.settings.quote_passages]]
-        if articles is None or not articles.keys() >= set(wanted):
-            articles = self._articles(wanted)
+    def compose(self, query: Query) -> Answer:
+        """The quotes that answer the question, or an abstention."""
+        question, searched_for, passages = query.question, query.searched_for, query.passages
+        articles = self.articles_for(query)
         texts = {aid: a.text for aid, a in articles.items()}
         sentences = self.candidates(passages, texts)
         if self.trained:
             found = self.features(
-                searched_for, q_vector, sentences, articles, self.settings.reader_candidates
+                searched_for, query.vector, sentences, articles, self.settings.reader_candidates
             )
             scored, confidence = self.read(searched_for, found) if found else ([], 0.0)
             low, weak = self.settings.reader_min_confidence, self.settings.reader_weak_confidence
         else:
-            scored = self.score(searched_for, q_vector, sentences, articles) if sentences else []
+            scored = (
+                self.score(searched_for, query.vector, sentences, articles) if sentences else []
+            )
             # Confidence is relevance alone: the answer-type cue orders quotes, it does not
             # make a question that the articles do not cover look answered.
             confidence = max((s.relevance for s in scored), default=0.0)
             low, weak = self.settings.min_confidence, self.settings.weak_confidence
-        if self.stale(passages, as_of):
+        if self.stale(passages, query.as_of):
             # Old articles answer a question about a later day only with stronger evidence.
             low = max(low, self.settings.stale_min_confidence)
         if confidence < low or not scored:

@@ -12,7 +12,7 @@ from typing import Any
 
 from langchain_core.runnables import Runnable, RunnableLambda
 
-from assistant.answer import Answer, Composer, empty_period, no_articles
+from assistant.answer import Answer, Composer, Query, empty_period, no_articles
 from assistant.articles import (
     Article,
     Loaded,
@@ -164,7 +164,6 @@ class Assistant:
                 self.settings,
                 self.llm,
                 self.composer,
-                self.store.articles,
                 sentences=self.retriever.sentences,
             )
             if self.llm is not None
@@ -421,7 +420,8 @@ class Assistant:
         """The ranked passages for a query, as the answer step sees them."""
         self._check_length(query, "the search")
         self.store.catch_up()
-        return self.retriever.search(query, k, period=self.period(query, since, until, as_of))
+        found = self.retriever.retrieve(query, k, period=self.period(query, since, until, as_of))
+        return found.passages
 
     def _retrieve(self, inputs: dict[str, Any]) -> dict[str, Any]:
         history = inputs.get("history") or []
@@ -452,15 +452,18 @@ class Assistant:
                 state["question"], state["searched_for"], state["period"], state.get("newest")
             )
         make = self.writer.write if self.writer else self.composer.compose
-        answer = make(
+        return replace(make(self._query(state)), date_range=state["period"])
+
+    def _query(self, state: dict[str, Any]) -> Query:
+        """What the answer step needs from the retrieval step's state."""
+        return Query(
             state["question"],
             state["searched_for"],
             state["passages"],
             state["vector"],
-            articles=state["articles"],
-            as_of=state.get("as_of") or self.settings.as_of,
+            state["articles"],
+            state.get("as_of") or self.settings.as_of,
         )
-        return replace(answer, date_range=state["period"])
 
     def _build_chain(self) -> Runnable[dict[str, Any], Answer]:
         return RunnableLambda(self._retrieve) | RunnableLambda(self._answer)
@@ -500,14 +503,7 @@ class Assistant:
         if "done" in state or state.get("empty"):
             yield self._answer(state)
             return
-        for item in self.writer.stream(
-            question,
-            state["searched_for"],
-            state["passages"],
-            state["vector"],
-            articles=state["articles"],
-            as_of=as_of or self.settings.as_of,
-        ):
+        for item in self.writer.stream(self._query(state)):
             yield replace(item, date_range=state["period"]) if isinstance(item, Answer) else item
 
     def _check_length(self, text: str, what: str = "the question") -> None:

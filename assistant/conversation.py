@@ -61,7 +61,7 @@ class CiteRef:
     end: int
 
 
-def _inline_escape(m: re.Match[str], link_text: bool = False) -> str:
+def _inline_escape(m: re.Match[str]) -> str:
     """The character with a backslash if, between these neighbours, Markdown would read it as
     syntax (the start of the text or its end counts as either, as something may be put there)."""
     c, i, text = m.group(), m.start(), m.string
@@ -75,9 +75,9 @@ def _inline_escape(m: re.Match[str], link_text: bool = False) -> str:
         both_word = before.isalnum() and after.isalnum()
         needed = not (both_word or (before.isspace() and after.isspace()))
     elif c == "[":  # brackets make a link only with `](`, `][` or `]:` (a link definition)
-        needed = link_text
+        needed = False
     elif c == "]":
-        needed = link_text or after in ("", "(", "[", ":")
+        needed = after in ("", "(", "[", ":")
     elif c == "<":  # an HTML tag, comment or autolink
         needed = after == "" or after in "/!?" or (after.isascii() and after.isalpha())
     elif c == "&":  # an entity such as &amp; or &#38;
@@ -87,12 +87,12 @@ def _inline_escape(m: re.Match[str], link_text: bool = False) -> str:
     return "\\" + c if needed else c
 
 
-def md_escape(text: str, link_text: bool = False) -> str:
+def md_escape(text: str) -> str:
     """Text that renders as itself in Markdown (no emphasis, links, HTML, lists, tables), with a
     backslash only where Markdown would otherwise read syntax, so a downloaded record reads
-    cleanly. `link_text`: for inside `[...](url)`, where any bracket would end the link."""
+    cleanly. Not for link text, where a bracket would end the link: `html_inline` is for that."""
     text = _LEADING_SPACE.sub("", text)  # four leading spaces would make a code block
-    text = _INLINE.sub(lambda m: _inline_escape(m, link_text), text)
+    text = _INLINE.sub(_inline_escape, text)
     text = _AUTOLINK.sub(lambda m: "\\" + m.group(0), text)
 
     def marker(m: re.Match[str]) -> str:

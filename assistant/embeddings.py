@@ -136,20 +136,11 @@ def onnx_file_name(source: Path, int8: bool = False) -> str:
     return f"all-MiniLM-L6-v2-{digest[:16]}-fused{'-int8' if int8 else ''}.onnx"
 
 
-def export_onnx(source: Path, target: Path) -> None:
-    """Export the transformer to ONNX (needs torch and onnx once), checked against torch."""
+def export_hidden_states(model: Any, target: Path) -> None:
+    """Write a transformer's token states as a fused ONNX graph (inputs: ids, mask, types)."""
     import warnings
 
-    import numpy as np
     import torch
-    import transformers
-    from transformers import AutoModel
-
-    transformers.logging.disable_progress_bar()
-    # Eager attention: its graph is the pattern onnxruntime's fusion recognises (see `fuse`).
-    model = AutoModel.from_pretrained(
-        str(source), local_files_only=True, attn_implementation="eager"
-    ).eval()
 
     class Hidden(torch.nn.Module):
         def __init__(self) -> None:
@@ -164,20 +155,35 @@ def export_onnx(source: Path, target: Path) -> None:
 
     names = ["input_ids", "attention_mask", "token_type_ids"]
     example = tuple(torch.ones((2, 8), dtype=torch.int64) for _ in names)
-    partial = target.with_name(f"{target.name}.{os.getpid()}.part")
     with warnings.catch_warnings():  # the tracer's notes on shapes are expected and harmless
         warnings.simplefilter("ignore")
         torch.onnx.export(
             Hidden(),
             example,
-            str(partial),
+            str(target),
             input_names=names,
             output_names=["last_hidden_state"],
             dynamic_axes={n: {0: "batch", 1: "tokens"} for n in [*names, "last_hidden_state"]},
             opset_version=17,
             dynamo=False,
         )
-    fuse(partial, model.config.num_attention_heads, model.config.hidden_size)
+    fuse(target, model.config.num_attention_heads, model.config.hidden_size)
+
+
+def export_onnx(source: Path, target: Path) -> None:
+    """Export the transformer to ONNX (needs torch and onnx once), checked against torch."""
+    import numpy as np
+    import transformers
+    from transformers import AutoModel
+
+    transformers.logging.disable_progress_bar()
+    # Eager attention: its graph is the pattern onnxruntime's fusion recognises (see `fuse`).
+    model = AutoModel.from_pretrained(
+        str(source), local_files_only=True, attn_implementation="eager"
+    ).eval()
+
+    partial = target.with_name(f"{target.name}.{os.getpid()}.part")
+    export_hidden_states(model, partial)
     probe = [
         "A check that the exported model gives the vectors of the original.",
         "Short one.",

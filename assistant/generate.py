@@ -24,6 +24,7 @@ from assistant.answer import (
     Answer,
     Citation,
     Composer,
+    Query,
     Statement,
     cite,
     render,
@@ -324,14 +325,12 @@ class Writer:
         settings: Settings,
         llm: Any,
         composer: Composer,
-        articles: Callable[[list[str]], dict[str, Article]],
         today: Callable[[], date] = date.today,
         sentences: Callable[[str], Sequence[tuple[int, int]]] = sentence_spans,
     ) -> None:
         self.settings = settings
         self.llm = llm
         self.composer = composer
-        self._articles = articles
         self._today = today
         self._sentences = sentences  # the retriever's cache: each article is split once
 
@@ -362,41 +361,20 @@ class Writer:
 
     # --- answers ---------------------------------------------------------------------------
 
-    def write(
-        self,
-        question: str,
-        searched_for: str,
-        passages: Sequence[Passage],
-        vector: list[float],
-        articles: dict[str, Article] | None = None,
-        as_of: date | None = None,
-    ) -> Answer:
+    def write(self, query: Query) -> Answer:
         """The checked written answer (or the extractive one, with a notice saying why)."""
         answer = None
-        for item in self.stream(question, searched_for, passages, vector, articles, as_of):
+        for item in self.stream(query):
             if isinstance(item, Answer):
                 answer = item
         assert answer is not None
         return answer
 
-    def stream(
-        self,
-        question: str,
-        searched_for: str,
-        passages: Sequence[Passage],
-        vector: list[float],
-        articles: dict[str, Article] | None = None,
-        as_of: date | None = None,
-    ) -> Iterator[str | Answer]:
-        """Pieces of the model's draft as they arrive, then the checked Answer; `articles`: the
-        passages' articles as retrieval read them (else they are read here)."""
-        shown = passages[: self.settings.quote_passages]
-        wanted = list(dict.fromkeys(p.article_id for p in shown))
-        if articles is None or not articles.keys() >= set(wanted):
-            articles = self._articles(wanted)
-        extractive = self.composer.compose(
-            question, searched_for, passages, vector, articles, as_of=as_of
-        )
+    def stream(self, query: Query) -> Iterator[str | Answer]:
+        """Pieces of the model's draft as they arrive, then the checked Answer."""
+        shown = query.passages[: self.settings.quote_passages]
+        articles = self.composer.articles_for(query)
+        extractive = self.composer.compose(replace(query, articles=articles))
         if extractive.abstained:
             # The passages do not answer the question: a model would only invent an answer.
             yield extractive
@@ -404,7 +382,7 @@ class Writer:
         evidence = numbered_sentences(shown, articles, self.settings.llm_sentences, self._sentences)
         pieces: list[str] = []
         try:
-            for piece in self._stream(answer_messages(question, evidence, articles)):
+            for piece in self._stream(answer_messages(query.question, evidence, articles)):
                 pieces.append(piece)
                 yield piece
         except Exception as e:

@@ -114,16 +114,6 @@ class HybridRetriever:
         # Shared with the answer step, and splitting as indexing did.
         self.sentences = sentences or SentenceCache(settings.chunk_chars)
 
-    def search(
-        self,
-        query: str,
-        k: int | None = None,
-        vector: list[float] | None = None,
-        period: DateRange | None = None,
-    ) -> list[Passage]:
-        """The best `k` passages for the query, best first (see `retrieve`)."""
-        return self.retrieve(query, k, vector, period).passages
-
     def retrieve(
         self,
         query: str,

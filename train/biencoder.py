@@ -118,43 +118,18 @@ if __name__ == "__main__":
 def export(model_dir: Path, target: Path, int8: bool) -> float:
     """The fine-tuned encoder as a fused ONNX file (int8 weights if asked); returns the worst
     1 - cosine against the torch model on a few probe texts."""
-    import warnings
 
     import numpy as np
     import torch
     from transformers import AutoModel, AutoTokenizer
 
-    from assistant.embeddings import OnnxEmbedder, fuse, quantize_int8
+    from assistant.embeddings import OnnxEmbedder, export_hidden_states, quantize_int8
 
     model = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager").eval()
     tok = AutoTokenizer.from_pretrained(str(model_dir))
 
-    class Hidden(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.model = model
-
-        def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-            return self.model(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            ).last_hidden_state
-
-    names = ["input_ids", "attention_mask", "token_type_ids"]
-    example = tuple(torch.ones((2, 8), dtype=torch.int64) for _ in names)
     fp32 = target.with_name(target.stem + "-fp32.onnx")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            Hidden(),
-            example,
-            str(fp32),
-            input_names=names,
-            output_names=["last_hidden_state"],
-            dynamic_axes={n: {0: "batch", 1: "tokens"} for n in [*names, "last_hidden_state"]},
-            opset_version=17,
-            dynamo=False,
-        )
-    fuse(fp32, model.config.num_attention_heads, model.config.hidden_size)
+    export_hidden_states(model, fp32)
     if int8:
         quantize_int8(fp32, target)
         fp32.unlink()

@@ -93,6 +93,18 @@ def _restored(saved: Any) -> Conversation:
     return {"messages": messages, "questions": questions, "records": records}
 
 
+def question_box(settings: Settings, elem_id: str, placeholder: str, **extra: Any) -> gr.Textbox:
+    """A wide text box for a question or a search, held to the question length limit."""
+    return gr.Textbox(
+        elem_id=elem_id,
+        show_label=False,
+        placeholder=placeholder,
+        scale=6,
+        max_length=settings.max_question_chars,
+        **extra,
+    )
+
+
 def build_app(assistant: Assistant) -> gr.Blocks:
     """The whole UI around one Assistant; serving it is `launch()`'s job."""
     settings = assistant.settings
@@ -290,14 +302,12 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                             ),
                         )
                         with gr.Row(elem_id="ask-row"):
-                            question = gr.Textbox(
-                                elem_id="question",
-                                show_label=False,
-                                placeholder="e.g. What did Putin ask Musk not to do?",
-                                scale=6,
+                            question = question_box(
+                                settings,
+                                "question",
+                                "e.g. What did Putin ask Musk not to do?",
                                 autofocus=True,
                                 max_lines=4,
-                                max_length=settings.max_question_chars,
                             )
                             ask = gr.Button("Ask", variant="primary", scale=1, elem_id="ask")
                         with gr.Accordion("Period", open=False, elem_id="period"):
@@ -329,12 +339,10 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                             )
                     with gr.Tab("Search", id="search"):
                         with gr.Row(elem_id="search-row"):
-                            query = gr.Textbox(
-                                elem_id="search-query",
-                                show_label=False,
-                                placeholder="Search the articles: the ranked passages, no answer",
-                                scale=6,
-                                max_length=settings.max_question_chars,
+                            query = question_box(
+                                settings,
+                                "search-query",
+                                "Search the articles: the ranked passages, no answer",
                             )
                             k = gr.Slider(
                                 1, 30, value=settings.top_k, step=1, label="Passages", scale=2
