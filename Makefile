@@ -55,12 +55,12 @@ lint: install
 	$(VENV)/bin/mypy
 
 bench: install
-	$(PY) bench/run.py $(BENCH_ARGS)
-	$(PY) bench/load.py $(LOAD_ARGS)
+	$(PY) -m bench.run $(BENCH_ARGS)
+	$(PY) -m bench.load $(LOAD_ARGS)
 
 # The load test alone: 20 conversations against the running app while articles are added.
 bench-load: install
-	$(PY) bench/load.py $(LOAD_ARGS)
+	$(PY) -m bench.load $(LOAD_ARGS)
 
 # Rebuild the answer step's reader (assistant/models/reader/) from ../shared/train with a fixed
 # seed; see the model card there for the time it takes. Running the assistant never trains.

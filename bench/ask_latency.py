@@ -1,7 +1,7 @@
 """`ask` latency of two versions of the package, measured in one run on one index.
 
-    python bench/ask_latency.py build DATA_DIR [--articles 300]
-    python bench/ask_latency.py compare DATA_DIR --before TREE --after TREE [--questions 60]
+    python -m bench.ask_latency build DATA_DIR [--articles 300]
+    python -m bench.ask_latency compare DATA_DIR --before TREE --after TREE [--questions 60]
 
 `build` indexes the first articles of the benchmark's small corpus into DATA_DIR (with the
 package on PYTHONPATH). `compare` answers the same questions (the first answerable dev
@@ -41,10 +41,9 @@ def questions(n: int) -> list[dict[str, Any]]:
 
 
 def build(data_dir: Path, articles: int) -> None:
-    from run import product_article
-
     from assistant.assistant import Assistant
     from assistant.settings import Settings
+    from bench.run import product_article
 
     corpus = data_dir.with_suffix(".jsonl")
     with (SHARED / "corpus_small.jsonl").open() as f, corpus.open("w") as out:

@@ -5,7 +5,7 @@ query files. The ids in the null file are the unanswerable questions; all others
 At threshold t an answer counts as an abstention when its confidence is below t (the assistant
 abstains when confidence < its `min_confidence`). Usage:
 
-    .venv/bin/python bench/features.py [ANSWERS] [--null NULL_FILE] [--queries QUERY_FILE]
+    .venv/bin/python -m bench.features [ANSWERS] [--null NULL_FILE] [--queries QUERY_FILE]
                                        [--max-false 0.10]
 """
 

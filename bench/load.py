@@ -14,7 +14,7 @@ folder (a cache) and the same ASSISTANT_CHROMA_URL: the conversations alternate 
 processes while the articles are added through the first (report: load-<date>-<commit>-scaleout.md).
 Usage (from the project root):
 
-    .venv/bin/python bench/load.py [--conversations 20] [--questions 3] [--articles 100]
+    .venv/bin/python -m bench.load [--conversations 20] [--questions 3] [--articles 100]
                                    [--add-articles 10] [--add-batch 5] [--shared PATH]
                                    [--scale-out]
 """
@@ -33,7 +33,6 @@ import argparse
 import json
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -41,13 +40,15 @@ import tempfile
 import threading
 import time
 import urllib.request
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from run import product_article  # bench/run.py, beside this file
+from bench.run import product_article
+from tests.chroma_server import chroma_server, free_port, stop
 
 PROJECT = Path(__file__).resolve().parent.parent
 RESULTS = PROJECT / "bench" / "results"
@@ -67,12 +68,6 @@ def percentile(values: list[float], p: int) -> float:
     if len(values) < 2:
         return values[0] if values else float("nan")
     return statistics.quantiles(values, n=100, method="inclusive")[p - 1]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def git_commit() -> str:
@@ -146,43 +141,6 @@ class App:
     def stop(self) -> None:
         """Stop the server by its own process id."""
         stop(self.process)
-
-
-def start_chroma(folder: Path, log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """A real `chroma run` server storing under `folder`, once it answers its heartbeat."""
-    chroma = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
-    port = free_port()
-    with log_path.open("wb") as out:
-        server = subprocess.Popen(
-            [chroma, "run", "--path", str(folder), "--host", "127.0.0.1", "--port", str(port)],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={"ANONYMIZED_TELEMETRY": "False", "PATH": "/usr/bin:/bin"},
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        if server.poll() is not None:
-            raise RuntimeError(f"chroma exited at start:\n{log_path.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2):
-                return server, url
-        except OSError:
-            if time.monotonic() > deadline:
-                stop(server)
-                raise
-            time.sleep(0.3)
-
-
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop a process this script started, by its own id."""
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def start_app(data_dir: Path, port: int, log_path: Path, env_extra: dict[str, str]) -> App:
@@ -528,11 +486,11 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, **OFFLINE_ENV, "ASSISTANT_DATA_DIR": str(data_dir)}
     cli = [sys.executable, "-m", "assistant.cli"]
     apps: list[App] = []
-    server: subprocess.Popen[bytes] | None = None
+    servers = ExitStack()
     server_env: dict[str, str] = {}
     try:
         if args.scale_out:
-            server, chroma_url = start_chroma(work / "chroma", work / "chroma.log")
+            chroma_url = servers.enter_context(chroma_server(work / "chroma"))
             server_env = {"ASSISTANT_CHROMA_URL": chroma_url}
             env.update(server_env)
             log(f"chroma server at {chroma_url}")
@@ -596,8 +554,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for app in apps:
             app.stop()
-        if server is not None:
-            stop(server)
+        servers.close()
     stored = stored_by[0]
     extra = {
         "date": started.strftime("%Y-%m-%d %H:%M UTC"),

@@ -3,7 +3,7 @@
 Runs the product's own retrieval and answer-step features (Assistant._retrieve,
 Composer.candidates / features / compose) once per question, asked with and without its quiz
 date, so rankers and thresholds can be compared in memory. Dev questions only.
-Usage: python bench/reader_dump.py --data-dir bench/cache/assistant-corpus_small OUT.pkl
+Usage: python -m bench.reader_dump --data-dir bench/cache/assistant-corpus_small OUT.pkl
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ def dump(
     data_dir: Path, questions: list[dict[str, Any]], passages_for_quotes: int
 ) -> dict[str, Any]:
     """{"rows": one per question and date mode, "texts": the candidates' article texts}."""
+    from assistant.answer import Query
     from assistant.assistant import Assistant
 
     settings = Settings(
@@ -114,7 +115,7 @@ def dump(
                 composer.settings = heur
                 try:
                     answer = composer.compose(
-                        q["question"], state["searched_for"], passages, state["vector"]
+                        Query(q["question"], state["searched_for"], passages, state["vector"])
                     )
                 finally:
                     composer.settings = settings

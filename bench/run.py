@@ -3,8 +3,9 @@
 Runs every system on the same corpus and questions, scores each with the benchmark's own
 score.py and prints one Markdown table. Usage (from the project root):
 
-    .venv/bin/python bench/run.py [--full] [--systems assistant,int8,plain,keyword] [--reuse-index]
-                                  [--rebuild-plain] [--limit N] [--corpus-limit N] [--shared PATH]
+    .venv/bin/python -m bench.run [--full] [--systems assistant,int8,plain,keyword]
+                                  [--reuse-index] [--rebuild-plain] [--limit N]
+                                  [--corpus-limit N] [--shared PATH]
                                   [--split heldout --heldout-dir PATH]
 
 Complete runs are written to bench/results/; runs on a subset (--limit, --corpus-limit) to

@@ -1,16 +1,20 @@
-"""Embedded store vs a local Chroma server, on a slice of the benchmark corpus.
+"""Embedded store vs a local Chroma server, at growing corpus sizes.
 
-Embeds the first N articles once, writes the same vectors into an embedded store and into a
-store on a `chroma run` server on 127.0.0.1, then reports for each: write time, `ask` latency
-(p50/p95 over the dev questions), disk per 1,000 articles; and for the server, how long a fresh
-replica takes to fill its cache and one look for changes. Prints a Markdown table and writes it
-to bench/results/scale-<date>-<commit>.md. Usage (from the project root):
+Takes the benchmark corpus's articles in order, with their vectors either embedded here once or
+read from an index `make bench` built (`--from-index bench/cache/assistant-corpus`), and writes
+the same vectors into an embedded store and into a store on a `chroma run` server on 127.0.0.1,
+stopping at each size of `--at` to measure both: a fresh app process opens the store and asks
+the dev questions (p50/p95 of `ask`, its resident memory), and the disk per 1,000 articles. At
+the last size, a process with an empty cache folder joins the server (how long it takes to fill
+its cache). Prints a Markdown table and writes it to bench/results/scale-<date>-<commit>.md.
+Usage (from the project root):
 
-    .venv/bin/python bench/scale.py [--articles 200] [--questions 60] [--shared PATH]
-                                    [--vectors FILE]
+    .venv/bin/python -m bench.scale [--articles 200] [--at 100,200] [--questions 60]
+                                  [--from-index DIR] [--vectors FILE] [--shared PATH]
 
-With --vectors, the vectors are kept in FILE (a pickle) and reused by the next run over the
-same articles, so a re-run measures the stores without paying for the model again.
+With --vectors, embedded vectors are kept in FILE (a pickle) and reused by the next run over
+the same articles, so a re-run measures the stores without paying for the model again.
+`--articles 0` takes the whole corpus.
 """
 
 # The offline environment is set before the other imports, on purpose:
@@ -26,14 +30,15 @@ os.environ.update(OFFLINE_ENV)
 
 import argparse
 import json
+import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -44,6 +49,8 @@ from assistant.chunking import chunk_article
 from assistant.embeddings import ModelEmbedder
 from assistant.settings import PROJECT_DIR, Settings
 from assistant.store import Embedded, Pending
+from bench.run import product_article
+from tests.chroma_server import chroma_server
 
 
 def log(message: str) -> None:
@@ -59,158 +66,197 @@ def folder_bytes(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_chroma(folder: Path) -> tuple[subprocess.Popen[bytes], str]:
-    chroma = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
-    port = free_port()
-    server = subprocess.Popen(
-        [chroma, "run", "--path", str(folder), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={"ANONYMIZED_TELEMETRY": "False", "PATH": "/usr/bin:/bin"},
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(150):
-        try:
-            urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1)
-            return server, url
-        except OSError:
-            time.sleep(0.2)
-    server.terminate()
-    raise SystemExit("the chroma server did not start")
-
-
-def embed_once(
-    assistant: Assistant, articles: list[Article]
-) -> tuple[list[list[Pending]], Embedded, float]:
-    """The articles as write batches, their vectors, and the seconds the model took."""
-    s = assistant.settings
+def write_batches(settings: Settings, articles: list[Article]) -> list[list[Pending]]:
+    """The articles chunked as `assistant add` chunks them, in write batches."""
     batches: list[list[Pending]] = [[]]
     for article in articles:
-        chunks = chunk_article(article.id, article.text, s.chunk_chars, s.chunk_overlap_sentences)
+        chunks = chunk_article(
+            article.id, article.text, settings.chunk_chars, settings.chunk_overlap_sentences
+        )
         if chunks:
             batches[-1].append(Pending(article, chunks))
-        if sum(len(p.chunks) for p in batches[-1]) >= s.write_batch_chunks:
+        if sum(len(p.chunks) for p in batches[-1]) >= settings.write_batch_chunks:
             batches.append([])
-    embedded: Embedded = {}
+    return [b for b in batches if b]
+
+
+def embedded_here(assistant: Assistant, batches: list[list[Pending]]) -> tuple[Embedded, float]:
+    """The batches' vectors from the model, and the seconds it took."""
+    vectors: Embedded = {}
     started = time.perf_counter()
     for i, batch in enumerate(batches, 1):
-        embedded.update(assistant.store.embed(batch))
+        vectors.update(assistant.store.embed(batch))
         log(f"embedded batch {i}/{len(batches)}")
-    return [b for b in batches if b], embedded, time.perf_counter() - started
+    return vectors, time.perf_counter() - started
 
 
-def ask_times(assistant: Assistant, questions: list[dict[str, Any]]) -> list[float]:
+def read_from_index(index: Path, articles: list[Article]) -> Iterator[tuple[Pending, Embedded]]:
+    """Each article as a built index holds it: its chunks, chunk vectors and sentence vectors."""
+    source = Assistant(Settings(data_dir=index))
+    store = source.store
+    collection = store.vectors._collection
+    for article in articles:
+        pending = store.stored(article.id)
+        if pending is None:
+            raise SystemExit(f"{index}: article {article.id} is not in this index")
+        ids = [c.id for c in pending.chunks]
+        got = collection.get(ids=ids, include=["embeddings"])
+        by_id = dict(zip(got["ids"], got["embeddings"], strict=True))
+        keys = [(article.id, a, b) for c in pending.chunks for a, b in c.sentences]
+        sentences = store.sentence_vectors(list(dict.fromkeys(keys)))
+        yield pending, {article.id: ([list(by_id[i]) for i in ids], sentences)}
+    source.close()
+
+
+def measure(args: argparse.Namespace) -> None:
+    """In a fresh process: open a store, ask the questions, print the figures as JSON."""
+    started = time.perf_counter()
+    assistant = Assistant(Settings(data_dir=args.measure, chroma_url=args.chroma_url or None))
+    count = len(assistant.list_articles())  # a replica with an empty cache fills it here
+    assistant.store.refresh_keywords()
+    open_s = time.perf_counter() - started
+    questions = read_questions(args.shared, args.questions)
     for q in questions[:3]:  # warm-up: caches, the keyword index
         assistant.ask(q["question"])
     times = []
     for q in questions:
         as_of = date.fromisoformat(q["question_date"][:10]) if q.get("question_date") else None
-        started = time.perf_counter()
+        t = time.perf_counter()
         assistant.ask(q["question"], as_of=as_of)
-        times.append(time.perf_counter() - started)
-    return times
+        times.append(time.perf_counter() - t)
+    rss = int(Path("/proc/self/status").read_text().split("VmRSS:")[1].split()[0]) * 1024
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(
+        json.dumps(
+            {
+                "articles": count,
+                "open_s": open_s,
+                "p50_ms": statistics.median(times) * 1000,
+                "p95_ms": percentile(times, 95) * 1000,
+                "rss": rss,
+                "peak_rss": peak,
+            }
+        )
+    )
+
+
+def read_questions(shared: Path, n: int) -> list[dict[str, Any]]:
+    lines = (shared / "queries_dev.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines[:n]]
+
+
+def measured(args: argparse.Namespace, folder: Path, chroma_url: str = "") -> dict[str, Any]:
+    """The figures of a fresh app process over this data folder (and server)."""
+    cmd = [sys.executable, "-m", "bench.scale", "--measure", str(folder)]
+    cmd += ["--questions", str(args.questions), "--shared", str(args.shared)]
+    cmd += ["--chroma-url", chroma_url] if chroma_url else []
+    done = subprocess.run(cmd, cwd=PROJECT_DIR, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"measuring {folder} failed:\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--articles", type=int, default=200)
+    ap.add_argument("--articles", type=int, default=200, help="0: the whole corpus")
+    ap.add_argument("--at", default="", help="comma-separated sizes to measure at (and the end)")
     ap.add_argument("--questions", type=int, default=60)
     ap.add_argument("--shared", type=Path, default=PROJECT_DIR.parent / "shared" / "bench")
-    ap.add_argument("--vectors", type=Path, help="keep the vectors here, reuse them next time")
+    ap.add_argument("--vectors", type=Path, help="keep embedded vectors here, reuse them next time")
+    ap.add_argument("--from-index", type=Path, help="read the vectors from this built index")
+    ap.add_argument("--measure", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--chroma-url", default="", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.measure:
+        return measure(args)
 
     work = Path(tempfile.mkdtemp(prefix="scale-bench-"))
-    corpus = args.shared / "corpus.jsonl"
-    slice_path = work / "slice.jsonl"
-    with corpus.open() as src, slice_path.open("w") as out:
+    corpus = work / "corpus.jsonl"  # in the import format, as `make bench` imports it
+    with (args.shared / "corpus.jsonl").open() as src, corpus.open("w") as out:
         for n, line in enumerate(src):
-            if n >= args.articles:
+            if args.articles and n >= args.articles:
                 break
-            out.write(line)
-    articles = [a for _, a in load_file(slice_path, 10**9) if isinstance(a, Article)]
-    questions = [
-        json.loads(line)
-        for line in (args.shared / "queries_dev.jsonl").read_text().splitlines()[: args.questions]
-    ]
+            out.write(json.dumps(product_article(json.loads(line))) + "\n")
+    articles = [a for _, a in load_file(corpus, 10**9) if isinstance(a, Article)]
+    sizes = sorted({int(x) for x in args.at.split(",") if x.strip()} | {len(articles)})
     defaults = Settings()
     embedder = ModelEmbedder(defaults.embedding_engine, defaults.cache_dir)
-    server, url = start_chroma(work / "server")
-    rows: dict[str, dict[str, Any]] = {}
-    try:
-        embedded_mode = Assistant(Settings(data_dir=work / "embedded"), embedder=embedder)
+    embed_s: float | None = None
+    if args.from_index:
+        source = read_from_index(args.from_index, articles)
+    else:
+        writer = Assistant(Settings(data_dir=work / "embed"), embedder=embedder)
+        batches = write_batches(defaults, articles)
         if args.vectors and args.vectors.exists():
-            batches, vectors, embed_s = pickle.loads(args.vectors.read_bytes())
+            vectors, embed_s = pickle.loads(args.vectors.read_bytes())
         else:
-            batches, vectors, embed_s = embed_once(embedded_mode, articles)
+            vectors, embed_s = embedded_here(writer, batches)
             if args.vectors:
-                args.vectors.write_bytes(pickle.dumps((batches, vectors, embed_s)))
-        chunks = sum(len(p.chunks) for b in batches for p in b)
-        n_articles = sum(len(b) for b in batches)
-        served = Assistant(Settings(data_dir=work / "cache-a", chroma_url=url), embedder=embedder)
-        for name, assistant in (("embedded", embedded_mode), ("server", served)):
-            started = time.perf_counter()
-            for batch in batches:
-                assistant.store.write(batch, {p.article.id: vectors[p.article.id] for p in batch})
-            assistant.store.refresh_keywords()
-            write_s = time.perf_counter() - started
-            log(f"{name}: written in {write_s:.1f} s")
-            times = ask_times(assistant, questions)
-            rows[name] = {
-                "write_s": write_s,
-                "p50_ms": statistics.median(times) * 1000,
-                "p95_ms": percentile(times, 95) * 1000,
+                args.vectors.write_bytes(pickle.dumps((vectors, embed_s)))
+        source = ((p, {p.article.id: vectors[p.article.id]}) for b in batches for p in b)
+    rows: list[dict[str, Any]] = []
+    chunks = 0
+    with ExitStack() as stack:
+        url = stack.enter_context(chroma_server(work / "server"))
+        stores = {
+            "embedded": Assistant(Settings(data_dir=work / "embedded"), embedder=embedder),
+            "server": Assistant(
+                Settings(data_dir=work / "cache-a", chroma_url=url), embedder=embedder
+            ),
+        }
+        write_s = dict.fromkeys(stores, 0.0)
+        written = 0
+        pending: list[Pending] = []
+        given: Embedded = {}
+        for size in sizes:
+            for item, its_vectors in source:
+                pending.append(item)
+                given.update(its_vectors)
+                chunks += len(item.chunks)
+                written += 1
+                if (
+                    sum(len(p.chunks) for p in pending) >= defaults.write_batch_chunks
+                    or written == size
+                ):
+                    for name, assistant in stores.items():
+                        t = time.perf_counter()
+                        assistant.store.write(pending, given)
+                        write_s[name] += time.perf_counter() - t
+                    pending, given = [], {}
+                    if written % 500 < 20:
+                        log(f"written {written} articles")
+                if written == size:
+                    break
+            for name, assistant in stores.items():
+                t = time.perf_counter()
+                assistant.store.refresh_keywords()
+                write_s[name] += time.perf_counter() - t
+            log(f"{written} articles ({chunks} chunks) written; measuring")
+            folders = {
+                "embedded": [work / "embedded"],
+                "server": [work / "server", work / "cache-a"],
             }
-        rows["embedded"]["disk"] = folder_bytes(work / "embedded")
-        rows["server"]["disk"] = folder_bytes(work / "server") + folder_bytes(work / "cache-a")
-        rows["server"]["server_disk"] = folder_bytes(work / "server")
-        rows["server"]["server_sqlite"] = (work / "server" / "chroma.sqlite3").stat().st_size
-        rows["server"]["cache_disk"] = folder_bytes(work / "cache-a")
-        started = time.perf_counter()
-        replica = Assistant(Settings(data_dir=work / "cache-b", chroma_url=url), embedder=embedder)
-        replica.list_articles()  # the first look fills the cache from the records
-        replica.store.refresh_keywords()
-        fill_s = time.perf_counter() - started
-        assert replica.store.replica is not None
-        looks = []
-        for _ in range(20):
-            started = time.perf_counter()
-            replica.store.replica.catch_up(force=True)
-            looks.append(time.perf_counter() - started)
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-    per_k = 1000 / n_articles
-    lines = [
-        f"Scale-out bench, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: the first {n_articles} "
-        f"articles of corpus.jsonl ({chunks} chunks), {len(questions)} dev questions, "
-        f"{os.cpu_count()} cores (shared). Embedding once: {embed_s:.0f} s "
-        f"({chunks / embed_s:.1f} chunks/s).",
-        "",
-        "| store | write s (vectors given) | ask p50 ms | ask p95 ms | disk per 1,000 articles |",
-        "|---|---|---|---|---|",
-    ]
-    for name, r in rows.items():
-        lines.append(
-            f"| {name} | {r['write_s']:.1f} | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} | "
-            f"{r['disk'] * per_k / 1e6:.0f} MB |"
-        )
-    s = rows["server"]
-    lines += [
-        "",
-        f"Server mode disk per 1,000 articles: server {s['server_disk'] * per_k / 1e6:.0f} MB "
-        f"(of which its SQLite file, with metadata, documents and their full-text index, "
-        f"{s['server_sqlite'] * per_k / 1e6:.0f} MB; the rest vector segments), "
-        f"each process's cache {s['cache_disk'] * per_k / 1e6:.0f} MB. A fresh replica filled "
-        f"its cache (and keyword index) in {fill_s:.1f} s; one look for changes "
-        f"(none) p50 {statistics.median(looks) * 1000:.1f} ms.",
-    ]
-    report = "\n".join(lines)
+            for name in stores:
+                figures = measured(args, folders[name][-1], url if name == "server" else "")
+                disk = sum(folder_bytes(f) for f in folders[name])
+                rows.append(
+                    {
+                        "store": name,
+                        "articles": written,
+                        "chunks": chunks,
+                        "write_s": write_s[name],
+                        "disk": disk,
+                        **figures,
+                    }
+                )
+                log(f"{name} at {written}: {figures}")
+        fresh = measured(args, work / "cache-b", url)
+        server_disk = folder_bytes(work / "server")
+        cache_disk = folder_bytes(work / "cache-a")
+        for assistant in stores.values():
+            assistant.close()
+    report = render(rows, fresh, server_disk, cache_disk, embed_s, args)
     print(report)
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=PROJECT_DIR
@@ -218,6 +264,47 @@ def main() -> None:
     out = PROJECT_DIR / "bench" / "results" / f"scale-{datetime.now(UTC):%Y%m%d}-{commit}.md"
     out.write_text(report + "\n")
     shutil.rmtree(work, ignore_errors=True)
+
+
+def render(
+    rows: list[dict[str, Any]],
+    fresh: dict[str, Any],
+    server_disk: int,
+    cache_disk: int,
+    embed_s: float | None,
+    args: argparse.Namespace,
+) -> str:
+    last = rows[-1]
+    where = (
+        f"read from {args.from_index}" if args.from_index else f"embedded here in {embed_s:.0f} s"
+    )
+    lines = [
+        f"Scale bench, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC: the first {last['articles']:,} "
+        f"articles of corpus.jsonl ({last['chunks']:,} chunks; vectors {where}), "
+        f"{args.questions} dev questions asked by a fresh app process at each size, "
+        f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the end.",
+        "",
+        "| store | articles | write s (vectors given, cumulative) | open s | ask p50 ms | "
+        "ask p95 ms | app RSS MB (peak) | disk per 1,000 articles |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['store']} | {r['articles']:,} | {r['write_s']:.1f} | {r['open_s']:.1f} | "
+            f"{r['p50_ms']:.0f} | {r['p95_ms']:.0f} | {r['rss'] / 2**20:.0f} "
+            f"({r['peak_rss'] / 2**20:.0f}) | {r['disk'] * 1000 / r['articles'] / 1e6:.0f} MB |"
+        )
+    per_k = 1000 / last["articles"]
+    lines += [
+        "",
+        f"Server mode at {last['articles']:,} articles, per 1,000 articles: the server's folder "
+        f"{server_disk * per_k / 1e6:.0f} MB, each process's cache "
+        f"{cache_disk * per_k / 1e6:.0f} MB. "
+        f"A process with an empty cache folder filled it from the server (and built its keyword "
+        f"index) in {fresh['open_s']:.1f} s, then answered with p50 {fresh['p50_ms']:.0f} ms, "
+        f"p95 {fresh['p95_ms']:.0f} ms, RSS {fresh['rss'] / 2**20:.0f} MB.",
+    ]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

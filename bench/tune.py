@@ -7,8 +7,8 @@ quote rate, quotes per answer and the abstention threshold that keeps false abst
 on-topic answerable questions at most --max-false. The stale-evidence rule (Composer.stale) is
 not replayed here: `bench/run.py` measures it. Usage:
 
-    python bench/reader_dump.py --data-dir bench/cache/assistant-corpus_small bench/cache/dev.pkl
-    python bench/tune.py bench/cache/dev.pkl [--ranker heuristic|trained]
+    python -m bench.reader_dump --data-dir bench/cache/assistant-corpus_small bench/cache/dev.pkl
+    python -m bench.tune bench/cache/dev.pkl [--ranker heuristic|trained]
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A real `chroma run` server on 127.0.0.1 for tests, stopped by its own process id."""
+"""A real `chroma run` server on 127.0.0.1 for tests and benchmarks, stopped by its own id."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -19,11 +20,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def stop(process: subprocess.Popen[Any], timeout: float = 60) -> None:
+    """Stop a process started here, by its own id; the hard way if it does not go."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:  # a loaded machine
+            process.kill()
+            process.wait()
+
+
 @contextmanager
 def chroma_server(folder: Path) -> Iterator[str]:
     """Run a Chroma server storing under `folder`; yields its URL once it answers."""
     chroma = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
     port = free_port()
+    folder.mkdir(parents=True, exist_ok=True)
     log = (folder / "server.log").open("w")
     server = subprocess.Popen(
         [chroma, "run", "--path", str(folder / "db"), "--host", "127.0.0.1", "--port", str(port)],
@@ -45,10 +58,5 @@ def chroma_server(folder: Path) -> Iterator[str]:
             )
         yield url
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=60)
-        except subprocess.TimeoutExpired:  # a loaded machine: stop it the hard way
-            server.kill()
-            server.wait()
+        stop(server)
         log.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import io
 import json
 import logging
 import struct
@@ -107,9 +106,7 @@ def rewrite_pdf(src: Path, dest: Path, *, password: str | None = None, **metadat
         writer.add_metadata({f"/{key.title()}": value for key, value in metadata.items()})
     if password is not None:
         writer.encrypt(password)
-    buffer = io.BytesIO()
-    writer.write(buffer)
-    dest.write_bytes(buffer.getvalue())
+    writer.write(dest)
     return dest
 
 
@@ -418,9 +415,7 @@ def pages_pdf(dest: Path, pages: int) -> Path:
     page = PdfReader(LOADERS / "ferry-strike.pdf").pages[0]
     for _ in range(pages):
         writer.add_page(page)
-    buffer = io.BytesIO()
-    writer.write(buffer)
-    dest.write_bytes(buffer.getvalue())
+    writer.write(dest)
     return dest
 
 
@@ -438,9 +433,7 @@ def slow_pdf(dest: Path, copies: int) -> Path:
     commands = DecodedStreamObject()
     commands.set_data(page.get_contents().get_data() * copies)
     page.replace_contents(commands)
-    buffer = io.BytesIO()
-    writer.write(buffer)
-    dest.write_bytes(buffer.getvalue())
+    writer.write(dest)
     return dest
 
 

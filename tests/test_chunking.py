@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from unittest import mock
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -69,28 +70,25 @@ def test_news_abbreviations_do_not_end_sentences() -> None:
     ]
 
 
-def test_quotes_and_paragraphs_end_sentences() -> None:
-    text = 'He said: "We won." Then he left!\nNew paragraph without a stop\nAnother? Yes.'
-    assert _sentences(text) == [
-        'He said: "We won."',
-        "Then he left!",
-        "New paragraph without a stop",
-        "Another?",
-        "Yes.",
-    ]
-
-
-def test_runs_of_punctuation_end_a_sentence_once() -> None:
-    text = 'Really?!? "No way!!!" He left... (“Why?!”) Then. . . silence.\n!?!? Done.'
-    assert _sentences(text) == [
-        "Really?!?",
-        '"No way!!!"',
-        "He left...",
-        "(“Why?!”)",
-        "Then. . . silence.",
-        "!?!?",
-        "Done.",
-    ]
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param(
+            'He said: "We won." Then he left!\nNew paragraph without a stop\nAnother? Yes.',
+            ['He said: "We won."', "Then he left!", "New paragraph without a stop", "Another?"]
+            + ["Yes."],
+            id="quotes and paragraphs end sentences",
+        ),
+        pytest.param(
+            'Really?!? "No way!!!" He left... (“Why?!”) Then. . . silence.\n!?!? Done.',
+            ["Really?!?", '"No way!!!"', "He left...", "(“Why?!”)", "Then. . . silence."]
+            + ["!?!?", "Done."],
+            id="runs of punctuation end a sentence once",
+        ),
+    ],
+)
+def test_sentence_ends(text: str, expected: list[str]) -> None:
+    assert _sentences(text) == expected
 
 
 # The end-of-sentence pattern before it was made linear: it tried again from every character of

@@ -221,13 +221,10 @@ def test_a_locked_store_is_a_clear_message_not_a_traceback(
 def test_the_terminal_shows_escape_sequences_in_articles_instead_of_obeying_them(
     run, tmp_path: Path
 ):
-    record = {
-        "id": "esc-1",
-        "title": "Harbour \x1b[2J\x1b]0;pwned\x07 notice",
-        "text": "The harbour office said \x1b[31mthe ferry\x1b[0m will run again on Friday morning "
-        "after the repairs.\x07",
-    }
+    title = "Harbour \x1b[2J\x1b]0;pwned\x07 notice"
+    text = "The harbour office said \x1b[31mthe ferry\x1b[0m will run again on Friday morning "
     path = tmp_path / "esc.jsonl"
+    record = {"id": "esc-1", "title": title, "text": text + "after the repairs.\x07"}
     path.write_text(json.dumps(record) + "\n", encoding="utf-8")
     assert run("add", "-q", str(path)).exit_code == 0
     listed = run("list").stdout

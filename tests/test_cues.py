@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from assistant.answer import Composer
+from assistant.answer import Composer, Query
 from assistant.articles import Article
 from assistant.cues import new_candidates, wants_number
 from assistant.retrieval import Passage
@@ -52,7 +52,7 @@ def test_a_sentence_offering_a_name_is_quoted_before_one_restating_the_question(
         articles=lambda ids: {"a1": article},
     )
     question = "Which city hosted the Harbor Games final on the coast this year?"
-    answer = composer.compose(question, question, [passage], [1.0, 0.0])
+    answer = composer.compose(Query(question, question, [passage], [1.0, 0.0]))
     assert [c.quote for c in answer.citations] == [text[text.index("The Harbor Games final on") :]]
     # The restating sentence shares 10 of the question's 11 words, the other 8: its relevance
     # is the confidence, the cue only decides what is quoted.

@@ -377,7 +377,8 @@ def test_a_question_without_a_period_is_searched_as_before(trams: Assistant):
     question = "What did the Riverton council decide about the tram?"
     vector = trams.embedder.embed_query(question)
     assert trams.period(question) is None
-    assert trams.ask(question).passages == tuple(trams.retriever.search(question, vector=vector))
+    found = trams.retriever.retrieve(question, vector=vector)
+    assert trams.ask(question).passages == tuple(found.passages)
 
 
 def test_a_store_written_before_dates_were_indexed_gets_them(

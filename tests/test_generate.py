@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from chroma_server import stop
 from click.testing import CliRunner
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models.fake_chat_models import (
@@ -349,9 +350,7 @@ def test_failed_rewrite_uses_the_extractive_follow_up(loaded: Assistant):
 
 
 def test_writer_leaves_a_standalone_question_alone(loaded: Assistant):
-    writer = Writer(
-        Settings(), scripted("should not be asked"), loaded.composer, loaded.store.articles
-    )
+    writer = Writer(Settings(), scripted("should not be asked"), loaded.composer)
     assert writer.standalone("Who won the Northern Cup final?", []) is None
 
 
@@ -533,12 +532,7 @@ def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             time.sleep(0.5)
         yield url
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop(server, timeout=10)
 
 
 REAL_QUESTIONS = [

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 from gradio_client import Client, handle_file
-from ui_server import free_port, load_ui, outbound_watch, wait_until_up
+from ui_server import free_port, load_ui, serving, wait_until_up
 
 from assistant.assistant import Assistant
 from assistant.cli import cli
@@ -49,7 +49,6 @@ class Collect(logging.Handler):
 @pytest.fixture(scope="module")
 def served(embedder: ModelEmbedder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """The real app with a login, on loopback: a set password is asked for there too."""
-    ui = load_ui()
     settings = Settings(
         data_dir=tmp_path_factory.mktemp("auth-data"),
         auth_user=USER,
@@ -64,19 +63,13 @@ def served(embedder: ModelEmbedder, tmp_path_factory: pytest.TempPathFactory) ->
     level = root.level
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
-    with outbound_watch() as outbound:
-        app = ui.build_app(assistant)
-        port = free_port()
-        ui.launch(app, settings, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            wait_until_up(url + "/")
-            yield Served(url, assistant, logged, outbound)
-        finally:
-            app.close()
-            assistant.close()
-            root.removeHandler(handler)
-            root.setLevel(level)
+    try:
+        with serving(assistant) as (url, outbound):
+            yield Served(url.rstrip("/"), assistant, logged, outbound)
+    finally:
+        assistant.close()
+        root.removeHandler(handler)
+        root.setLevel(level)
 
 
 def log_in(client: httpx.Client) -> None:

@@ -18,7 +18,7 @@ from test_ui import (  # noqa: F401 - the two launch fixtures: Debian's Chromium
     open_tab,
     upload,
 )
-from ui_server import free_port, load_ui, outbound_watch, wait_until_up
+from ui_server import serving
 
 from assistant.assistant import Assistant
 from assistant.embeddings import ModelEmbedder
@@ -64,20 +64,13 @@ TITLE_AS_TEXT = (
 @pytest.fixture(scope="module")
 def served(embedder: ModelEmbedder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     """The real app on a free port over an empty store: the upload is all it holds."""
-    ui = load_ui()
     settings = Settings(data_dir=tmp_path_factory.mktemp("ui-hostile-data"))
     assistant = Assistant(settings, embedder=embedder)
-    with outbound_watch() as outbound:
-        app = ui.build_app(assistant)
-        port = free_port()
-        ui.launch(app, settings, "127.0.0.1", port, prevent_thread_lock=True, quiet=True)
-        url = f"http://127.0.0.1:{port}/"
-        try:
-            wait_until_up(url)
+    try:
+        with serving(assistant) as (url, outbound):
             yield Served(url, assistant, outbound)
-        finally:
-            app.close()
-            assistant.close()
+    finally:
+        assistant.close()
 
 
 def links_and_images(message: Locator) -> tuple[list[str], int]:
