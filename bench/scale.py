@@ -30,7 +30,6 @@ os.environ.update(OFFLINE_ENV)
 
 import argparse
 import json
-import resource
 import shutil
 import statistics
 import subprocess
@@ -124,8 +123,10 @@ def measure(args: argparse.Namespace) -> None:
         t = time.perf_counter()
         assistant.ask(q["question"], as_of=as_of)
         times.append(time.perf_counter() - t)
-    rss = int(Path("/proc/self/status").read_text().split("VmRSS:")[1].split()[0]) * 1024
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    status = Path("/proc/self/status").read_text()
+    rss = int(status.split("VmRSS:")[1].split()[0]) * 1024
+    # Not getrusage: its peak carries over from the parent that forked this process.
+    peak = int(status.split("VmHWM:")[1].split()[0]) * 1024
     print(
         json.dumps(
             {
@@ -138,6 +139,18 @@ def measure(args: argparse.Namespace) -> None:
             }
         )
     )
+
+
+def server_rss(folder: Path) -> int:
+    """The resident memory of the `chroma run` process storing under `folder` (0 if none)."""
+    for proc in Path("/proc").iterdir():
+        try:
+            if str(folder) in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                status = (proc / "status").read_text()
+                return int(status.split("VmRSS:")[1].split()[0]) * 1024
+        except (OSError, IndexError, ValueError):
+            continue
+    return 0
 
 
 def read_questions(shared: Path, n: int) -> list[dict[str, Any]]:
@@ -241,6 +254,7 @@ def main() -> None:
             }
             for name in stores:
                 figures = measured(args, folders[name][-1], url if name == "server" else "")
+                figures["server_rss"] = server_rss(work / "server") if name == "server" else 0
                 disk = sum(folder_bytes(f) for f in folders[name])
                 rows.append(
                     {
@@ -296,7 +310,9 @@ def render(
             f"| {r['store']} | {r['articles']:,} | {r['write_s']:.1f} | {r['keyword_s']:.1f} | "
             f"{r['open_s']:.1f} | "
             f"{r['p50_ms']:.0f} | {r['p95_ms']:.0f} | {r['rss'] / 2**20:.0f} "
-            f"({r['peak_rss'] / 2**20:.0f}) | {r['disk'] * 1000 / r['articles'] / 1e6:.0f} MB |"
+            f"({r['peak_rss'] / 2**20:.0f})"
+            + (f" + server {r['server_rss'] / 2**20:.0f}" if r["server_rss"] else "")
+            + f" | {r['disk'] * 1000 / r['articles'] / 1e6:.0f} MB |"
         )
     per_k = 1000 / last["articles"]
     lines += [
