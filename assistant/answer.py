@@ -11,7 +11,7 @@ from rapidfuzz import fuzz
 
 from assistant.articles import Article, one_line, safe_url, source_and_date
 from assistant.chunking import sentence_spans
-from assistant.cues import facts, new_candidates
+from assistant.cues import facts, new_candidates, second_part
 from assistant.dates import DateRange, long_day, published_day
 from assistant.ranker import Reader, SentenceFacts
 from assistant.retrieval import Outlet, Passage
@@ -357,9 +357,14 @@ class Composer:
         assert self.reader is not None
         facts = [SentenceFacts(c.overlap, c.cosine, c.offered) for c in found]
         probs, answerable = self.reader.read(question, [c.vector for c in found], facts)
-        scored = [
-            replace(c.sentence, score=p, relevance=p) for c, p in zip(found, probs, strict=True)
-        ]
+        order = sorted(range(len(found)), key=lambda i: -probs[i])
+        scores = list(probs)
+        second = self._second_quote(question, found, order) if len(order) > 1 else None
+        if second is not None:
+            order.remove(second)
+            order.insert(1, second)
+            scores[second] = max(scores[second], self.settings.reader_support * probs[order[0]])
+        ranked = [replace(found[i].sentence, score=scores[i], relevance=scores[i]) for i in order]
         relevance = max(
             (
                 heuristic(c, self.settings).relevance
@@ -368,7 +373,22 @@ class Composer:
             default=0.0,
         )
         w = self.settings.reader_confidence_weight
-        return sorted(scored, key=lambda s: -s.score), w * answerable + (1 - w) * relevance
+        return ranked, w * answerable + (1 - w) * relevance
+
+    def _second_quote(self, question: str, found: list[Candidate], order: list[int]) -> int | None:
+        """For a two-part question, the candidate answering the second part, to quote after the
+        reader's best: on the same subject (nearly as many of the question's rare words as the
+        best) and the closest to that part, unless the best already is."""
+        assert self.reader is not None
+        part = second_part(question)
+        if not part:
+            return None
+        best = order[0]
+        floor = self.settings.reader_support * found[best].overlap
+        topical = [best] + [i for i in order[1:] if found[i].overlap >= floor]
+        closeness = self.reader.closeness(part, [found[i].vector for i in topical])
+        second = topical[max(range(len(topical)), key=lambda j: closeness[j])]
+        return second if second != best else None
 
     def _limits(self) -> tuple[int, float]:
         """At most this many quotes, each scoring at least this share of the best one."""

@@ -19,6 +19,21 @@ _NUMBER_WORD = re.compile(
 )
 
 
+# ", and who pays?": a second question joined to the first.
+_SECOND_PART = re.compile(
+    r",?\s+and\s+(?=(?:who|whom|whose|what|when|where|why|how|which)\b)", re.IGNORECASE
+)
+
+
+def second_part(question: str) -> str | None:
+    """The second question of a two-part one ("What does it cost, and who pays?"), else None."""
+    found = _SECOND_PART.search(question)
+    if found is None or found.start() == 0:
+        return None
+    rest = question[found.end() :].strip()
+    return rest if len(rest.split()) >= 2 else None
+
+
 def wants_number(question: str) -> bool:
     """True for a question answered by a number ("how many", "what year", "what percentage")."""
     return _NUMBER_QUESTION.search(question) is not None

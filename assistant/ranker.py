@@ -44,7 +44,9 @@ def sentence_features(closeness: float, facts: SentenceFacts) -> dict[str, float
         "reader": closeness,
         "cosine": facts.cosine,
         "overlap": facts.overlap,
-        "cue": min(facts.offered, 3) / 3,
+        # Whether it offers an answer of the asked-for kind at all: a count would favour a
+        # sentence crowded with names or numbers over the one that answers.
+        "cue": 1.0 if facts.offered else 0.0,
     }
 
 
@@ -123,6 +125,13 @@ class Reader:
 
         return np.asarray(self.encoder.embed_query(question), dtype=np.float32)
 
+    def closeness(self, question: str, vectors: Sequence[Any]) -> list[float]:
+        """The fine-tuned question vector's cosine to each sentence vector (as stored)."""
+        import numpy as np
+
+        q = self.question_vector(question)
+        return [float(np.dot(q, np.asarray(v, dtype=np.float32))) for v in vectors]
+
     def read(
         self, question: str, vectors: Sequence[Any], facts: Sequence[SentenceFacts]
     ) -> tuple[list[float], float]:
@@ -130,12 +139,10 @@ class Reader:
 
         `vectors`: the base model's vectors of the candidate sentences (as stored).
         """
-        import numpy as np
 
         if not facts:
             return [], 0.0
-        q = self.question_vector(question)
-        close = [float(np.dot(q, np.asarray(v, dtype=np.float32))) for v in vectors]
+        close = self.closeness(question, vectors)
         probs = [
             self.sentence_model(sentence_features(c, f)) for c, f in zip(close, facts, strict=True)
         ]

@@ -61,8 +61,8 @@ SYSTEM_ENV = {
     "heuristic": {"ASSISTANT_ANSWER_RANKER": "heuristic"},
 }
 LABELS = {
-    "assistant": "this assistant, trained reader",
-    "heuristic": "this assistant, hand-set answer step (default)",
+    "assistant": "this assistant, trained reader (default)",
+    "heuristic": "this assistant, hand-set answer step",
     "int8": "this assistant, int8 engine",
     "plain": "plain recipe (Chroma, 1000/200 chunks)",
     "keyword": "keyword only (bm25s, 1000/200 chunks)",

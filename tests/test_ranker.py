@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from assistant.ranker import MODEL_DIR, Reader, SentenceFacts
 from assistant.settings import PROJECT_DIR, Settings
 
 SAMPLE = PROJECT_DIR / "corpus" / "musk-putin-contact.txt"
+ARTICLES = Path(__file__).parent / "data" / "articles"
 QUESTION = "Is Musk talking regularly with the Russian president?"
 TESLA = "The Tesla C.E.O. has been in regular contact with Putin since late 2022"
 
@@ -122,3 +124,57 @@ def test_a_question_asked_long_after_the_newest_story_needs_stronger_evidence(
         assert not assistant.ask(question, as_of=date(2024, 12, 1)).abstained  # 326 days
     finally:
         assistant.close()
+
+
+HARROW = (
+    "Harrow Bridge repairs\n\n"
+    "The Harrow Bridge closed on Monday for repairs to its steel deck costing 4 million "
+    "dollars. The Harrow Bridge deck repairs are paid for by the county, officials said.\n\n"
+    "The Harrow Bridge deck repairs will take until June, the county engineer said."
+)
+
+
+@pytest.fixture(scope="module")
+def both_steps(
+    embedder: ModelEmbedder, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Assistant]]:
+    """The test articles and a two-part story, answered by each answer step."""
+    folder = tmp_path_factory.mktemp("both-steps")
+    store = Assistant(Settings(data_dir=folder), embedder=embedder)
+    assert store.add([ARTICLES]).count("failed") == 0
+    store.add_text(HARROW)
+    store.close()
+    steps = {
+        ranker: Assistant(Settings(data_dir=folder, answer_ranker=ranker), embedder=embedder)
+        for ranker in ("trained", "heuristic")
+    }
+    yield steps
+    for step in steps.values():
+        step.close()
+
+
+@pytest.mark.parametrize("ranker", ["trained", "heuristic"])
+def test_a_quantity_question_is_answered_by_the_count_not_the_score(
+    both_steps: dict[str, Assistant], ranker: str
+):
+    # "5-4 on penalties" offers more numbers; "A crowd of 21,400 watched" answers.
+    answer = both_steps[ranker].ask("How many people watched the Northern Cup final?")
+    assert "21,400" in answer.citations[0].quote, answer.text
+
+
+@pytest.mark.parametrize("ranker", ["trained", "heuristic"])
+def test_an_answer_naming_something_else_comes_with_the_sentence_that_ties_it_in(
+    both_steps: dict[str, Assistant], ranker: str
+):
+    answer = both_steps[ranker].ask("Which university built the Kestrel-1 satellite?")
+    quotes = " ".join(c.quote for c in answer.citations)
+    assert "Carrow State University" in quotes and "Kestrel-1" in quotes, answer.text
+
+
+@pytest.mark.parametrize("ranker", ["trained", "heuristic"])
+def test_a_two_part_question_gets_both_parts(both_steps: dict[str, Assistant], ranker: str):
+    answer = both_steps[ranker].ask("What do the Harrow Bridge deck repairs cost, and who pays?")
+    quotes = " ".join(c.quote for c in answer.citations)
+    assert "4 million dollars" in quotes and "paid for by the county" in quotes, answer.text
+    if ranker == "trained":  # no padding: the repair dates answer neither part
+        assert "until June" not in quotes, answer.text
