@@ -11,7 +11,7 @@ from rapidfuzz import fuzz
 
 from assistant.articles import Article, one_line, safe_url, source_and_date
 from assistant.chunking import sentence_spans
-from assistant.cues import facts, new_candidates, second_part
+from assistant.cues import facts, new_candidates, question_parts
 from assistant.dates import DateRange, long_day, published_day
 from assistant.ranker import Reader, SentenceFacts
 from assistant.retrieval import Outlet, Passage
@@ -376,19 +376,22 @@ class Composer:
         return ranked, w * answerable + (1 - w) * relevance
 
     def _second_quote(self, question: str, found: list[Candidate], order: list[int]) -> int | None:
-        """For a two-part question, the candidate answering the second part, to quote after the
-        reader's best: on the same subject (nearly as many of the question's rare words as the
-        best) and the closest to that part, unless the best already is."""
+        """For a two-part question, the candidate answering the part the reader's best does not,
+        to quote after it: on the same subject (nearly as many of the question's rare words as
+        the best) and the closest to that part, unless the best is closer to it still."""
         assert self.reader is not None
-        part = second_part(question)
-        if not part:
+        parts = question_parts(question)
+        if not parts:
             return None
         best = order[0]
         floor = self.settings.reader_support * found[best].overlap
         topical = [best] + [i for i in order[1:] if found[i].overlap >= floor]
-        closeness = self.reader.closeness(part, [found[i].vector for i in topical])
-        second = topical[max(range(len(topical)), key=lambda j: closeness[j])]
-        return second if second != best else None
+        vectors = [found[i].vector for i in topical]
+        to_first, to_second = (self.reader.closeness(part, vectors) for part in parts)
+        # The part the best answers less well is the one still to answer.
+        other = to_second if to_first[0] >= to_second[0] else to_first
+        j = max(range(len(topical)), key=lambda j: other[j])
+        return topical[j] if j != 0 else None
 
     def _limits(self) -> tuple[int, float]:
         """At most this many quotes, each scoring at least this share of the best one."""

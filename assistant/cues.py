@@ -25,13 +25,13 @@ _SECOND_PART = re.compile(
 )
 
 
-def second_part(question: str) -> str | None:
-    """The second question of a two-part one ("What does it cost, and who pays?"), else None."""
+def question_parts(question: str) -> tuple[str, str] | None:
+    """The two questions of a two-part one ("What does it cost, and who pays?"), else None."""
     found = _SECOND_PART.search(question)
     if found is None or found.start() == 0:
         return None
-    rest = question[found.end() :].strip()
-    return rest if len(rest.split()) >= 2 else None
+    first, second = question[: found.start()].strip(), question[found.end() :].strip()
+    return (first, second) if len(second.split()) >= 2 else None
 
 
 def wants_number(question: str) -> bool:

@@ -8,17 +8,23 @@ import pytest
 
 from assistant.answer import Composer, Query
 from assistant.articles import Article
-from assistant.cues import new_candidates, second_part, wants_number
+from assistant.cues import new_candidates, question_parts, wants_number
 from assistant.retrieval import Passage
 from assistant.settings import Settings
 
 
 def test_two_part_questions_are_split_at_the_second_question():
-    assert second_part("What do the repairs cost, and who pays?") == "who pays?"
-    assert second_part("Where was it built and when did it launch?") == "when did it launch?"
-    assert second_part("Who won the cup and the league?") is None  # one question, two things
-    assert second_part("And who pays?") is None
-    assert second_part("What does it cost, and why?") is None  # too short to read on its own
+    assert question_parts("What do the repairs cost, and who pays?") == (
+        "What do the repairs cost",
+        "who pays?",
+    )
+    assert question_parts("Where was it built and when did it launch?") == (
+        "Where was it built",
+        "when did it launch?",
+    )
+    assert question_parts("Who won the cup and the league?") is None  # one question, two things
+    assert question_parts("And who pays?") is None
+    assert question_parts("What does it cost, and why?") is None  # too short to read alone
 
 
 def test_quantity_questions_want_numbers():

@@ -163,12 +163,11 @@ def test_a_quantity_question_is_answered_by_the_count_not_the_score(
 
 
 @pytest.mark.parametrize("ranker", ["trained", "heuristic"])
-def test_an_answer_naming_something_else_comes_with_the_sentence_that_ties_it_in(
+def test_a_which_question_is_answered_by_the_name_asked_for(
     both_steps: dict[str, Assistant], ranker: str
 ):
     answer = both_steps[ranker].ask("Which university built the Kestrel-1 satellite?")
-    quotes = " ".join(c.quote for c in answer.citations)
-    assert "Carrow State University" in quotes and "Kestrel-1" in quotes, answer.text
+    assert "Carrow State University" in answer.citations[0].quote, answer.text
 
 
 @pytest.mark.parametrize("ranker", ["trained", "heuristic"])
