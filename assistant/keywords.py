@@ -56,6 +56,11 @@ class KeywordIndex:
         self._df: dict[str, int] = {}
         self._stem = _stemmer()
 
+    @property
+    def empty(self) -> bool:
+        """Whether it indexes nothing (never built or loaded, or built over no chunks)."""
+        return not self._chunk_ids
+
     def _tokenize(self, texts: list[str]) -> Any:
         import bm25s
 

@@ -236,6 +236,7 @@ class Store:
         self._own_client: Any = None  # the embedded client we opened (closed on reopening)
         self._vectors_generation = -1  # the corpus generation when Chroma was opened
         self._keywords = KeywordIndex(folder / "keywords")
+        self._rebuilding: threading.Thread | None = None  # a keyword index built meanwhile
         self._days: tuple[int, dict[str, date | None]] = (-1, {})
         self._write_lock = WriteLock(folder / "write.lock", settings.lock_timeout)
         self._crash = CrashPoints()
@@ -843,7 +844,7 @@ class Store:
     ) -> list[tuple[str, float]]:
         """Chunk ids that best match the query's words (BM25), best first; with an active
         period, only chunks of articles published in it."""
-        self.refresh_keywords()
+        self.refresh_keywords(wait=False)
         keep = None
         if period is not None and period.active:
             allowed = self.articles_in(period)
@@ -876,19 +877,25 @@ class Store:
 
     def term_weights(self, texts: list[str]) -> list[dict[str, float]]:
         """For each text, its index terms weighted by rarity in the corpus (IDF)."""
-        self.refresh_keywords()
+        self.refresh_keywords(wait=False)
         with self._lock:
             return [
                 {t: self._keywords.idf(t) for t in terms} for terms in self._keywords.terms(texts)
             ]
 
-    def refresh_keywords(self) -> None:
+    def refresh_keywords(self, wait: bool = True) -> None:
         """Bring the keyword index up to the current corpus: load the saved one, or rebuild it.
 
         Rebuilding writes, so it takes the write lock, but never waits for it: while another
         writer holds it, the index loaded so far serves (its chunks that are gone are dropped by
         the caller, new ones are found by meaning) and that writer rebuilds when it is done.
+        With `wait=False` (searching) a rebuild runs in the background and the index loaded so
+        far serves meanwhile, so no question waits for it; only a process whose index holds
+        nothing yet builds it first.
         """
+        rebuilding = self._rebuilding
+        if wait and rebuilding is not None and rebuilding is not threading.current_thread():
+            rebuilding.join()  # the write lock is this process's own: wait for that build
         generation = self.generation
         with self._lock:
             if self._keywords.generation == generation:
@@ -897,28 +904,48 @@ class Store:
                 self._keywords.load()  # another process saved a newer one
             if self._keywords.generation == generation:
                 return
+            if not wait and not self._keywords.empty:
+                if self._rebuilding is None or not self._rebuilding.is_alive():
+                    self._rebuilding = threading.Thread(
+                        target=self._rebuild_keywords, name="keyword-index", daemon=True
+                    )
+                    self._rebuilding.start()
+                return
+        self._rebuild_keywords()
+
+    def _rebuild_keywords(self) -> None:
+        """Index every stored chunk's words anew and swap the index in (under the write lock;
+        the store stays usable meanwhile: only reading the rows holds it)."""
         try:
-            with self._writing(wait=False), self._lock:
-                generation = self.generation  # another writer may have moved it on
-                if self._keywords.saved_generation() == generation and self._keywords.load():
-                    return
-                texts = {
-                    r[0]: (r[1], r[2])
-                    for r in self._db.execute("SELECT id, title, text FROM articles")
-                }
-                rows = self._db.execute(
-                    'SELECT id, article_id, start, "end" FROM chunks ORDER BY id'
-                ).fetchall()
-                self._keywords.build(
+            with self._writing(wait=False):
+                with self._lock:
+                    generation = self.generation  # another writer may have moved it on
+                    if self._keywords.generation == generation:
+                        return
+                    if self._keywords.saved_generation() == generation and self._keywords.load():
+                        return
+                    texts = {
+                        r[0]: (r[1], r[2])
+                        for r in self._db.execute("SELECT id, title, text FROM articles")
+                    }
+                    rows = self._db.execute(
+                        'SELECT id, article_id, start, "end" FROM chunks ORDER BY id'
+                    ).fetchall()
+                fresh = KeywordIndex(self._keywords.folder)
+                fresh.build(
                     generation,
                     [r[0] for r in rows],
                     [index_text(texts[r[1]][0], texts[r[1]][1][r[2] : r[3]]) for r in rows],
                     before_swap=lambda: self._crash.reach("keywords-before-swap"),
                 )
+                with self._lock:
+                    self._keywords = fresh
         except StoreBusy:
             return
 
     def close(self) -> None:
+        if self._rebuilding is not None:
+            self._rebuilding.join()
         with self._lock:
             self._db.close()
             if self._own_client is not None:

@@ -31,6 +31,7 @@ from assistant.conversation import (
     safe_url,
 )
 from assistant.embeddings import ModelEmbedder
+from assistant.keywords import KeywordIndex
 from assistant.retrieval import Passage
 from assistant.settings import Settings
 from assistant.store import ArticleInfo
@@ -417,15 +418,14 @@ def test_an_upload_reports_reading_then_storing_and_builds_the_keyword_index_onc
 ) -> None:
     # Small write batches, so the articles are stored in several steps.
     assistant = Assistant(settings.model_copy(update={"write_batch_chunks": 4}), embedder=embedder)
-    keywords = assistant.store._keywords
     builds: list[int] = []
-    build = keywords.build
+    build = KeywordIndex.build
 
-    def counted(generation: int, *rest: Any, **options: Any) -> None:
+    def counted(index: KeywordIndex, generation: int, *rest: Any, **options: Any) -> None:
         builds.append(generation)
-        build(generation, *rest, **options)
+        build(index, generation, *rest, **options)
 
-    monkeypatch.setattr(keywords, "build", counted)
+    monkeypatch.setattr(KeywordIndex, "build", counted)
     (articles_dir / "empty.txt").write_text("")
     notes = [
         {"id": f"note-{i}", "text": f"Council note {i}: the library opens at {i % 12 + 1} am."}

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -20,6 +21,7 @@ from test_duplicates import syndicated
 from assistant.answer import Answer
 from assistant.assistant import Assistant
 from assistant.chunking import chunk_article
+from assistant.keywords import KeywordIndex
 from assistant.locking import WriteLock
 from assistant.replica import RECORDS, vector_id
 from assistant.settings import PROJECT_DIR, Settings
@@ -468,3 +470,43 @@ def test_a_writer_killed_at_a_crash_point_leaves_whole_articles_and_catches_up(
     b.store.replica.sweep(older_than=0)
     assert _only_live_vectors(b)
     b.close()
+
+
+def test_a_question_never_waits_for_a_keyword_index_rebuild(
+    chroma_url: str,
+    collection: str,
+    tmp_path: Path,
+    embedder,
+    articles_dir: Path,
+    monkeypatch: pytest.MonkeyPatch,
+):
+    a = Assistant(_settings(tmp_path / "a", chroma_url, collection), embedder=embedder)
+    b = Assistant(_settings(tmp_path / "b", chroma_url, collection), embedder=embedder)
+    assert a.add([articles_dir]).count("added") == 6
+    assert len(b.list_articles()) == 6  # B catches up from the server
+    assert b.store.keyword_search("Lindqvist", 3)  # B's first index: built before answering
+    a.add_text(
+        "Quarry road reopens\n\nThe Zellworth quarry road reopened on Tuesday after "
+        "engineers finished shoring up the cutting, the county said."
+    )
+    # From here on, building a keyword index waits until the test lets it go.
+    gate = threading.Event()
+    build = KeywordIndex.build
+
+    def held_build(index: KeywordIndex, *args: Any, **kwargs: Any) -> None:
+        assert gate.wait(timeout=120), "the test never let the build go"
+        build(index, *args, **kwargs)
+
+    monkeypatch.setattr(KeywordIndex, "build", held_build)
+    # B sees the new article at once (by meaning) while its keyword index is rebuilt behind.
+    hits = b.search("Zellworth quarry road reopened")
+    assert not gate.is_set()
+    assert hits and "Zellworth" in hits[0].text
+    assert hits[0].keyword is None, "the old keyword index cannot know the new article yet"
+    gate.set()
+    assert b.store._rebuilding is not None
+    b.store._rebuilding.join(timeout=120)
+    hits = b.search("Zellworth quarry road reopened")
+    assert "Zellworth" in hits[0].text and hits[0].keyword is not None
+    for x in (a, b):
+        x.close()
