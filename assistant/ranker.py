@@ -139,7 +139,6 @@ class Reader:
 
         `vectors`: the base model's vectors of the candidate sentences (as stored).
         """
-
         if not facts:
             return [], 0.0
         close = self.closeness(question, vectors)

@@ -110,7 +110,7 @@ class Settings(BaseSettings):
     # (with their stored vectors: no model run per sentence, so more cost little).
     reader_candidates: int = 20
     # At most this many quotes; a further one only if the reader rates it at least this share
-    # of the best (for a two-part question, the sentence answering the second part).
+    # of the best (for a two-part question, the sentence answering the part the best does not).
     reader_max_quotes: int = 2
     reader_support: float = 0.5
     # Confidence: this much the reader's probability that a candidate answers, the rest the

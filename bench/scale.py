@@ -37,7 +37,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -210,8 +209,7 @@ def main() -> None:
         source = ((p, {p.article.id: vectors[p.article.id]}) for b in batches for p in b)
     rows: list[dict[str, Any]] = []
     chunks = 0
-    with ExitStack() as stack:
-        url = stack.enter_context(chroma_server(work / "server"))
+    with chroma_server(work / "server") as url:
         stores = {
             "embedded": Assistant(Settings(data_dir=work / "embedded"), embedder=embedder),
             "server": Assistant(

@@ -259,14 +259,16 @@ def _article(record):
     return _from_jsonl_line(json.dumps(record))
 
 
+HARROW = (
+    "Harrow Bridge repairs\n\n"
+    "The Harrow Bridge closed on Monday for repairs to its steel deck costing 4 million "
+    "dollars. The Harrow Bridge deck repairs are paid for by the county, officials said.\n\n"
+    "The Harrow Bridge deck repairs will take until June, the county engineer said."
+)
+
+
 def test_quotes_join_neighbouring_sentences_but_not_across_paragraphs(assistant: Assistant):
-    text = (
-        "Harrow Bridge repairs\n\n"
-        "The Harrow Bridge closed on Monday for repairs to its steel deck costing 4 million "
-        "dollars. The Harrow Bridge deck repairs are paid for by the county, officials said.\n\n"
-        "The Harrow Bridge deck repairs will take until June, the county engineer said."
-    )
-    assistant.add_text(text)
+    assistant.add_text(HARROW)
     answer = assistant.ask("What do the Harrow Bridge deck repairs cost, and who pays?")
     assert not answer.abstained
     quotes = [c.quote for c in answer.citations]

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_assistant import HARROW
 
 from assistant.assistant import Assistant
 from assistant.embeddings import ModelEmbedder
@@ -124,14 +125,6 @@ def test_a_question_asked_long_after_the_newest_story_needs_stronger_evidence(
         assert not assistant.ask(question, as_of=date(2024, 12, 1)).abstained  # 326 days
     finally:
         assistant.close()
-
-
-HARROW = (
-    "Harrow Bridge repairs\n\n"
-    "The Harrow Bridge closed on Monday for repairs to its steel deck costing 4 million "
-    "dollars. The Harrow Bridge deck repairs are paid for by the county, officials said.\n\n"
-    "The Harrow Bridge deck repairs will take until June, the county engineer said."
-)
 
 
 @pytest.fixture(scope="module")
