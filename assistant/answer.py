@@ -11,7 +11,7 @@ from rapidfuzz import fuzz
 
 from assistant.articles import Article, one_line, safe_url, source_and_date
 from assistant.chunking import sentence_spans
-from assistant.cues import facts, new_candidates, question_parts
+from assistant.cues import asks_for_a_name, facts, new_candidates, question_parts
 from assistant.dates import DateRange, long_day, published_day
 from assistant.ranker import Reader, SentenceFacts
 from assistant.retrieval import Outlet, Passage
@@ -45,6 +45,8 @@ class Citation:
     start: int
     end: int
     also_in: tuple[Outlet, ...] = ()  # the same story in other outlets (near-duplicates)
+    # The words the reader points at as the answer (article offsets inside start..end), if any.
+    answer: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,12 @@ class _Sentence:
     rank: int  # rank of the passage it came from
     score: float = 0.0  # what quotes are chosen by: relevance plus the answer-type cue
     relevance: float = 0.0  # how well it matches the question: what confidence is made of
+    answer: tuple[int, int] | None = None  # the answer's words in it (article offsets), if found
 
+
+# The pointer reorders the reader's best few only among sentences with at least this share of
+# the best's shared rare words (see Composer._point; chosen on dev, docs/reader.md).
+POINTED_OVERLAP = 0.5
 
 # A sentence offering this many new names (or numbers) gets the whole answer-type cue; a list of
 # ten names is not ten times as likely to hold the answer.
@@ -163,16 +170,26 @@ def verify(citation: Citation, article: Article) -> None:
         raise CitationError(f"citation [{citation.n}] has offsets outside {article.id}")
     if article.text[citation.start : citation.end] != citation.quote:
         raise CitationError(f"citation [{citation.n}] does not match the text of {article.id}")
+    if citation.answer is not None:
+        a, b = citation.answer
+        if not citation.start <= a < b <= citation.end:
+            raise CitationError(f"citation [{citation.n}] marks an answer outside its quote")
 
 
 def cite(
-    n: int, article: Article, start: int, end: int, also_in: tuple[Outlet, ...] = ()
+    n: int,
+    article: Article,
+    start: int,
+    end: int,
+    also_in: tuple[Outlet, ...] = (),
+    answer: tuple[int, int] | None = None,
 ) -> Citation:
     """The citation of `article.text[start:end]` as quote `[n]`, verified (a quote is exact by
     construction; `verify` makes a bug loud instead of a wrong quote shown)."""
     a = article
+    quote = a.text[start:end]
     citation = Citation(
-        n, a.id, a.title, a.source, a.url, a.published, a.text[start:end], start, end, also_in
+        n, a.id, a.title, a.source, a.url, a.published, quote, start, end, also_in, answer
     )
     verify(citation, a)
     return citation
@@ -359,12 +376,17 @@ class Composer:
         probs, answerable = self.reader.read(question, [c.vector for c in found], facts)
         order = sorted(range(len(found)), key=lambda i: -probs[i])
         scores = list(probs)
+        answers = self._point(question, found, order, scores)
+        order.sort(key=lambda i: -scores[i])
         second = self._second_quote(question, found, order) if len(order) > 1 else None
         if second is not None:
             order.remove(second)
             order.insert(1, second)
-            scores[second] = max(scores[second], self.settings.reader_support * probs[order[0]])
-        ranked = [replace(found[i].sentence, score=scores[i], relevance=scores[i]) for i in order]
+            scores[second] = max(scores[second], self.settings.reader_support * scores[order[0]])
+        ranked = [
+            replace(found[i].sentence, score=scores[i], relevance=scores[i], answer=answers.get(i))
+            for i in order
+        ]
         relevance = max(
             (
                 heuristic(c, self.settings).relevance
@@ -374,6 +396,39 @@ class Composer:
         )
         w = self.settings.reader_confidence_weight
         return ranked, w * answerable + (1 - w) * relevance
+
+    def _point(
+        self, question: str, found: list[Candidate], order: list[int], scores: list[float]
+    ) -> dict[int, tuple[int, int]]:
+        """Rescore the reader's best few (in `scores`) with where the answer-span model finds
+        the answer in each; returns the answer's words (article offsets) where it is sure."""
+        assert self.reader is not None
+        # The pointer learnt from quiz questions answered by names and numbers; it has no
+        # answer to point at for a yes-or-no question, a why or a what-did-they-do.
+        top = order[: self.settings.reader_pointed] if asks_for_a_name(question) else []
+        # It knows where an answer sits in a sentence, not whether the sentence is about what
+        # was asked: it only reorders those sharing at least half as much of the question's
+        # rare words as the reader's best ("council member number 77" is not member 113).
+        top = [i for i in top if found[i].overlap >= POINTED_OVERLAP * found[order[0]].overlap]
+        if not top:
+            return {}
+        pointed = self.reader.point(question, [(found[i].title, found[i].text) for i in top])
+        read = list(scores)
+        for i, p in zip(top, pointed, strict=True):
+            scores[i] = self.reader.rerank(read[i], p)
+        best = max(top, key=lambda i: scores[i])
+        for i in order:
+            if i not in top:  # below every reread sentence, in the reader's order
+                scores[i] = min(read[i], min(scores[j] for j in top))
+            if i != best:
+                # The pointer reorders, but a sentence the reader rates far below the best is
+                # not quoted beside it for a name or number the pointer finds in it.
+                scores[i] = min(scores[i], read[i] / max(read[best], 1e-9) * scores[best])
+        return {
+            i: (found[i].sentence.start + p.start, found[i].sentence.start + p.end)
+            for i, p in zip(top, pointed, strict=True)
+            if p.score >= self.settings.answer_highlight_min and p.end > p.start
+        }
 
     def _second_quote(self, question: str, found: list[Candidate], order: list[int]) -> int | None:
         """For a two-part question, the candidate answering the part the reader's best does not,
@@ -429,6 +484,10 @@ class Composer:
                     last.rank,
                     max(last.score, s.score),
                     max(last.relevance, s.relevance),
+                    # The answer the better of the two points at, else the other's.
+                    (last.answer or s.answer)
+                    if last.score >= s.score
+                    else (s.answer or last.answer),
                 )
             else:
                 merged.append(s)
@@ -481,7 +540,7 @@ class Composer:
         for s in self.pick(scored, texts):
             n = numbers.setdefault(s.article_id, len(numbers) + 1)
             a = articles[s.article_id]
-            citations.append(cite(n, a, s.start, s.end, also_in.get(a.id, ())))
+            citations.append(cite(n, a, s.start, s.end, also_in.get(a.id, ()), s.answer))
         sources = sources_of(citations)
         return Answer(
             question=question,

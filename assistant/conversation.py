@@ -59,6 +59,7 @@ class CiteRef:
     article_id: str
     start: int
     end: int
+    answer: tuple[int, int] | None = None  # the answer's words in the span, shown bold
 
 
 def _inline_escape(m: re.Match[str]) -> str:
@@ -119,9 +120,13 @@ def html_inline(text: str) -> str:
     return _WWW_DOT.sub("&#46;", escaped)
 
 
-def cite_href(n: int, article_id: str, start: int, end: int) -> str:
-    """The link target of a citation: `#cite-<n>-<start>-<end>-<article id>`."""
-    return f"{CITE_PREFIX}{n}-{start}-{end}-{quote(article_id, safe='')}"
+def cite_href(
+    n: int, article_id: str, start: int, end: int, answer: tuple[int, int] | None = None
+) -> str:
+    """The link target of a citation: `#cite-<n>-<start>-<end>-<article id>`, the end followed
+    by `.<first>.<last>` when the answer's words are marked."""
+    marked = f".{answer[0]}.{answer[1]}" if answer else ""
+    return f"{CITE_PREFIX}{n}-{start}-{end}{marked}-{quote(article_id, safe='')}"
 
 
 def parse_cite(ref: str) -> CiteRef | None:
@@ -129,12 +134,16 @@ def parse_cite(ref: str) -> CiteRef | None:
     if ref.startswith(CITE_PREFIX):
         ref = ref[len(CITE_PREFIX) :]
     parts = ref.split("-", 3)
-    if len(parts) != 4 or not all(p.isdigit() for p in parts[:3]) or not parts[3]:
+    if len(parts) != 4 or not parts[3]:
         return None
-    n, start, end = (int(p) for p in parts[:3])
-    if end < start:
+    numbers = [*parts[:2], *parts[2].split(".")]
+    if len(numbers) not in (3, 5) or not all(p.isdigit() for p in numbers):
         return None
-    return CiteRef(n, unquote(parts[3]), start, end)
+    n, start, end = (int(p) for p in numbers[:3])
+    answer = (int(numbers[3]), int(numbers[4])) if len(numbers) == 5 else None
+    if end < start or (answer and not start <= answer[0] < answer[1] <= end):
+        return None
+    return CiteRef(n, unquote(parts[3]), start, end, answer)
 
 
 def closest_passages(passages: Sequence[Passage], n: int = 3) -> list[Passage]:
@@ -159,12 +168,28 @@ def period_note(answer: Answer) -> str | None:
 # --- the chat ----------------------------------------------------------------------------------
 
 
+# Where the answer's words begin and end while the quote is escaped: characters no article keeps
+# (a quote that has them anyway is shown without bold).
+_OPEN, _CLOSE = "\ue000", "\ue001"
+
+
+def marked_quote(c: Citation) -> str:
+    """The quote as Markdown, the words the reader points at as the answer in bold."""
+    if c.answer is None or _OPEN in c.quote or _CLOSE in c.quote:
+        return md_escape(c.quote)
+    a, b = c.answer[0] - c.start, c.answer[1] - c.start
+    marked = c.quote[:a] + _OPEN + c.quote[a:b] + _CLOSE + c.quote[b:]
+    return md_escape(marked).replace(_OPEN, "<strong>").replace(_CLOSE, "</strong>")
+
+
 def quote_markdown(c: Citation, link: bool = True) -> str:
-    """A quote as a Markdown blockquote followed by its `[n]` citation (a link in the chat)."""
-    body = md_escape(c.quote).replace("\n", "\n> ")
+    """A quote as a Markdown blockquote followed by its `[n]` citation; in the chat (`link`)
+    the citation is a link and the answer's words are bold, in the record the quote is plain."""
+    body = (marked_quote(c) if link else md_escape(c.quote)).replace("\n", "\n> ")
     if not is_quotation(c.quote):
         body = f"“{body}”"
-    mark = f"[\\[{c.n}\\]]({cite_href(c.n, c.article_id, c.start, c.end)})" if link else f"[{c.n}]"
+    href = cite_href(c.n, c.article_id, c.start, c.end, c.answer)
+    mark = f"[\\[{c.n}\\]]({href})" if link else f"[{c.n}]"
     return f"> {body} {mark}"
 
 
@@ -177,7 +202,7 @@ def written_markdown(answer: Answer, link: bool = True) -> str:
         marks = []
         for i in st.citations:
             c = answer.citations[i]
-            href = cite_href(c.n, c.article_id, c.start, c.end)
+            href = cite_href(c.n, c.article_id, c.start, c.end, c.answer)
             marks.append(f"[\\[{c.n}\\]]({href})" if link else f"[{c.n}]")
         sentences.append(f"{md_escape(st.text)} {''.join(dict.fromkeys(marks))}")
     return " ".join(sentences)
@@ -185,7 +210,7 @@ def written_markdown(answer: Answer, link: bool = True) -> str:
 
 def source_html(c: Citation) -> str:
     """`[n] Title — Outlet, date · original ↗`; the title opens the article in the reader."""
-    href = escape(cite_href(c.n, c.article_id, c.start, c.end))
+    href = escape(cite_href(c.n, c.article_id, c.start, c.end, c.answer))
     line = f'[{c.n}] <a href="{href}">{html_inline(c.title)}</a>'
     details = source_and_date(c.source, c.published)
     if details:

@@ -34,6 +34,25 @@ def question_parts(question: str) -> tuple[str, str] | None:
     return (first, second) if len(second.split()) >= 2 else None
 
 
+# Questions answered by a yes or no, a reason, a manner or an action rather than by a name, a
+# place, a time or a number: "Is he…?", "Why…?", "How did…?", "What did Putin ask Musk not to
+# do?". (A quiz's "…the president said it was what?" is left to the pointer, which found
+# the phrase on dev.)
+_NOT_A_NAME = re.compile(
+    r"^\W*(?:is|are|was|were|do|does|did|has|have|had|can|could|will|would|should|may|might)\b"
+    r"|\bwhy\b"
+    r"|\bhow\b(?!\s+(?:many|much|old|long|far|tall|high|big|large)\b)"
+    r"|\bwhat\s+(?:did|does|do|will|would|has|have|had|can|could|should)\b",
+    re.IGNORECASE,
+)
+
+
+def asks_for_a_name(question: str) -> bool:
+    """True for a question answered by a name, a place, a time or a number ("Which…?",
+    "Who…?", "How many…?", "What is the…?"), not by yes or no, a reason or an action."""
+    return _NOT_A_NAME.search(question) is None
+
+
 def wants_number(question: str) -> bool:
     """True for a question answered by a number ("how many", "what year", "what percentage")."""
     return _NUMBER_QUESTION.search(question) is not None

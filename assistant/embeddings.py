@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -136,11 +136,17 @@ def onnx_file_name(source: Path, int8: bool = False) -> str:
     return f"all-MiniLM-L6-v2-{digest[:16]}-fused{'-int8' if int8 else ''}.onnx"
 
 
-def export_hidden_states(model: Any, target: Path) -> None:
-    """Write a transformer's token states as a fused ONNX graph (inputs: ids, mask, types)."""
+def export_hidden_states(
+    model: Any, target: Path, output: Callable[[Any], Any] | None = None, name: str = ""
+) -> None:
+    """Write a transformer's token states (or `output` of its result, named `name`) as a fused
+    ONNX graph (inputs: ids, mask, types)."""
     import warnings
 
     import torch
+
+    pick = output or (lambda out: out.last_hidden_state)
+    name = name or "last_hidden_state"
 
     class Hidden(torch.nn.Module):
         def __init__(self) -> None:
@@ -148,10 +154,13 @@ def export_hidden_states(model: Any, target: Path) -> None:
             self.model = model
 
         def forward(self, input_ids: Any, attention_mask: Any, token_type_ids: Any) -> Any:
-            out = self.model(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            return pick(
+                self.model(
+                    input_ids=input_ids,
+                    attention_mask=attention_mask,
+                    token_type_ids=token_type_ids,
+                )
             )
-            return out.last_hidden_state
 
     names = ["input_ids", "attention_mask", "token_type_ids"]
     example = tuple(torch.ones((2, 8), dtype=torch.int64) for _ in names)
@@ -162,8 +171,8 @@ def export_hidden_states(model: Any, target: Path) -> None:
             example,
             str(target),
             input_names=names,
-            output_names=["last_hidden_state"],
-            dynamic_axes={n: {0: "batch", 1: "tokens"} for n in [*names, "last_hidden_state"]},
+            output_names=[name],
+            dynamic_axes={n: {0: "batch", 1: "tokens"} for n in [*names, name]},
             opset_version=17,
             dynamo=False,
         )
@@ -245,6 +254,19 @@ def quantize_int8(source: Path, target: Path) -> None:
     os.replace(partial, target)
 
 
+def session_for(onnx_file: Path) -> Any:
+    """An onnxruntime session on the CPU, at most 4 threads, none spinning."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = min(os.cpu_count() or 1, 4)
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    # Threads that spin while waiting steal the cores other work needs on a shared machine.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
+
+
 class OnnxEmbedder(Embeddings):
     """The same model on onnxruntime: no torch at query time, faster batches."""
 
@@ -255,16 +277,9 @@ class OnnxEmbedder(Embeddings):
 
     @classmethod
     def from_file(cls, onnx_file: Path, source: Path, batch_size: int = 16) -> OnnxEmbedder:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = min(os.cpu_count() or 1, 4)
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        # Threads that spin while waiting steal the cores other work needs on a shared machine.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        session = ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
+        session = session_for(onnx_file)
         tokenizer = Tokenizer.from_file(str(source / "tokenizer.json"))
         tokenizer.enable_truncation(MAX_TOKENS)
         tokenizer.no_padding()

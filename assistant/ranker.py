@@ -6,6 +6,8 @@ questions of the same data, combines that closeness with what the answer step al
 (shared rare words, the base model's cosine, the answer-type cue) into the
 probability that the sentence holds the answer. The best such probability, with a few more
 per-question signals, gives the probability that some candidate does, which decides abstention.
+A second fine-tuned copy, the pointer, rereads the best few sentences with the question and
+points at the answer's words: how sure it is reorders them, and its words are shown bold.
 The files (ONNX weights, tokenizer, the fitted weights and a model card) ship in
 assistant/models/reader/ and are only ever read: installing or running never trains.
 """
@@ -14,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from typing import Any
 
 MODEL_DIR = Path(__file__).resolve().parent / "models" / "reader"
 MAX_TOKENS = 128  # a headline and one sentence; longer ones are cut
+SPAN_TOKENS = 12  # the longest answer the pointer marks, in word pieces
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ def question_features(
     best = ordered[0] if ordered else 0.0
     second = ordered[1] if len(ordered) > 1 else 0.0
     return {
-        "best": _logit(best),
+        "best": logit(best),
         "margin": best - second,
         "closeness": max(closeness, default=0.0),
         "overlap": max((f.overlap for f in facts), default=0.0),
@@ -66,7 +68,8 @@ def question_features(
     }
 
 
-def _logit(p: float) -> float:
+def logit(p: float) -> float:
+    """log(p / (1 - p)), p kept off 0 and 1."""
     p = min(max(p, 1e-6), 1 - 1e-6)
     return math.log(p / (1 - p))
 
@@ -82,42 +85,117 @@ class Linear:
         return _sigmoid(self.bias + sum(w * features[k] for k, w in self.weights.items()))
 
 
+@dataclass(frozen=True)
+class Pointed:
+    """Where the pointer puts the answer in one sentence, and how sure it is of it."""
+
+    score: float  # the best span's logits over those of "not in this sentence"
+    start: int  # characters within the sentence, widened to whole words
+    end: int
+
+
+def _word_bounds(text: str, start: int, end: int) -> tuple[int, int]:
+    """The span widened to whole words (a word piece never starts or ends the bold)."""
+    while start > 0 and text[start - 1].isalnum():
+        start -= 1
+    while end < len(text) and text[end].isalnum():
+        end += 1
+    return start, end
+
+
+def best_span(starts: Any, ends: Any, allowed: Any, longest: int) -> tuple[float, int, int]:
+    """The (score, first token, last token) of the best span of at most `longest` tokens among
+    the `allowed` ones, its score against that of the [CLS] token ("not here")."""
+    import numpy as np
+
+    s = np.where(allowed, starts, -np.inf)
+    e = np.where(allowed, ends, -np.inf)
+    total = s[:, None] + e[None, :]
+    n = len(s)
+    band = np.triu(np.ones((n, n), dtype=bool)) & ~np.triu(np.ones((n, n), dtype=bool), longest)
+    total = np.where(band, total, -np.inf)
+    a, b = np.unravel_index(int(np.argmax(total)), total.shape)
+    return float(total[a, b] - (starts[0] + ends[0])), int(a), int(b)
+
+
 class Reader:
     """The shipped reader, loaded at first use from `folder`."""
 
     def __init__(self, folder: Path = MODEL_DIR) -> None:
         self.folder = folder
         self._encoder: Any = None
+        self._pointer: Any = None
         self._lock = threading.Lock()
         spec = json.loads((folder / "reader.json").read_text(encoding="utf-8"))
         self.sentence_model = Linear(spec["sentence"]["weights"], spec["sentence"]["bias"])
         self.question_model = Linear(spec["question"]["weights"], spec["question"]["bias"])
+        rerank = spec["pointer"]["rerank"]
+        self.rerank_model = Linear(rerank["weights"], rerank["bias"])
         self.spec = spec
+
+    def _tokenizer(self) -> Any:
+        from tokenizers import Tokenizer
+
+        return Tokenizer.from_file(str(self.folder / "tokenizer.json"))
 
     @property
     def encoder(self) -> Any:
         with self._lock:
             if self._encoder is None:
-                import onnxruntime as ort
-                from tokenizers import Tokenizer
+                from assistant.embeddings import OnnxEmbedder, session_for
 
-                from assistant.embeddings import OnnxEmbedder
-
-                options = ort.SessionOptions()
-                options.intra_op_num_threads = min(os.cpu_count() or 1, 4)
-                options.inter_op_num_threads = 1
-                options.log_severity_level = 3
-                options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-                session = ort.InferenceSession(
-                    str(self.folder / self.spec["encoder"]),
-                    options,
-                    providers=["CPUExecutionProvider"],
-                )
-                tokenizer = Tokenizer.from_file(str(self.folder / "tokenizer.json"))
+                tokenizer = self._tokenizer()
                 tokenizer.enable_truncation(MAX_TOKENS)
                 tokenizer.no_padding()
+                session = session_for(self.folder / self.spec["encoder"])
                 self._encoder = OnnxEmbedder(session, tokenizer, batch_size=16)
             return self._encoder
+
+    @property
+    def pointer(self) -> tuple[Any, Any]:
+        """The answer-span model's session and its tokenizer (question, then headline and
+        sentence, the second cut when too long)."""
+        with self._lock:
+            if self._pointer is None:
+                from assistant.embeddings import session_for
+
+                tokenizer = self._tokenizer()
+                tokenizer.enable_truncation(MAX_TOKENS, strategy="only_second")
+                tokenizer.no_padding()
+                self._pointer = (session_for(self.folder / self.spec["pointer"]["file"]), tokenizer)
+            return self._pointer
+
+    def point(self, question: str, sentences: Sequence[tuple[str, str]]) -> list[Pointed]:
+        """For each (headline, sentence): the words most likely to be the answer, and how
+        likely they are to be it at all (the headline is read, never pointed at)."""
+        return [self._point_one(question, title, sentence) for title, sentence in sentences]
+
+    def _point_one(self, question: str, title: str, sentence: str) -> Pointed:
+        import numpy as np
+
+        session, tokenizer = self.pointer
+        head = f"{title}\n" if title else ""
+        e = tokenizer.encode(question, head + sentence)
+        # One sentence per run: with int8 weights the activations' scale is set per run, so a
+        # sentence padded beside longer ones would score differently than alone.
+        feeds = {
+            "input_ids": np.asarray([e.ids], dtype=np.int64),
+            "attention_mask": np.asarray([e.attention_mask], dtype=np.int64),
+            "token_type_ids": np.asarray([e.type_ids], dtype=np.int64),
+        }
+        logits = session.run(None, feeds)[0][0]
+        pieces = zip(e.sequence_ids, e.offsets, strict=True)
+        allowed = np.asarray([sid == 1 and o[0] >= len(head) for sid, o in pieces])
+        if not allowed.any():
+            return Pointed(-math.inf, 0, 0)
+        score, a, b = best_span(logits[:, 0], logits[:, 1], allowed, SPAN_TOKENS)
+        offset = len(head)
+        start, end = _word_bounds(sentence, e.offsets[a][0] - offset, e.offsets[b][1] - offset)
+        return Pointed(score, start, end)
+
+    def rerank(self, prob: float, pointed: Pointed) -> float:
+        """A sentence's probability of holding the answer, with what the pointer found in it."""
+        return self.rerank_model({"reader": logit(prob), "span": pointed.score})
 
     def question_vector(self, question: str) -> Any:
         """The question read by the fine-tuned encoder (unit length)."""

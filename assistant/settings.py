@@ -113,6 +113,12 @@ class Settings(BaseSettings):
     # of the best (for a two-part question, the sentence answering the part the best does not).
     reader_max_quotes: int = 2
     reader_support: float = 0.5
+    # The reader's best this many are read again, question and sentence together, by a model
+    # that points at the answer's words; what it finds reorders them (0: not at all). Where it
+    # is sure enough (its span's score at least answer_highlight_min), those words are shown
+    # bold inside the quote.
+    reader_pointed: int = 5
+    answer_highlight_min: float = 0.0
     # Confidence: this much the reader's probability that a candidate answers, the rest the
     # hand-set relevance above. Tuned on the dev questions (bench/tune.py --ranker trained):
     # below reader_min_confidence it abstains, below reader_weak_confidence it says so.

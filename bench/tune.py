@@ -84,7 +84,7 @@ HEURISTIC_GRID = {
 }
 TRAINED_GRID = {
     "reader_candidates": (10, 20, 30),
-    "reader_max_quotes": (1, 2, 3),
+    "reader_pointed": (0, 2, 3, 5),
     "reader_support": (0.3, 0.5, 0.7),
 }
 

@@ -188,20 +188,57 @@ def test_safe_url_keeps_web_links_only() -> None:
         assert safe_url(bad) is None
 
 
+def test_the_answers_words_are_bold_inside_the_quote_and_in_the_reader() -> None:
+    a = TEXT.index("<b>sentence")
+    b = a + len("<b>sentence</b>")
+    c = citation(answer=(a, b))
+    shown = quote_markdown(c).rsplit(" [", 1)[0]
+    assert shown == "> “The quoted <strong>\\<b>sentence\\</b></strong> & more.”"
+    # The quote itself is unchanged: only the bold is added, around the escaped words.
+    plain = shown.replace("<strong>", "").replace("</strong>", "").replace("\\", "")
+    assert plain == f"> “{c.quote}”"
+    assert quote_markdown(c, link=False) == f"> {md_escape(f'“{c.quote}”')} [1]"  # the record
+    href = quote_markdown(c).rsplit("(", 1)[1].rstrip(")")
+    assert parse_cite(href) == CiteRef(1, "a-1/x", START, END, (a, b))
+    page = article_html(Article(id="a-1/x", title="t", text=TEXT), parse_cite(href))  # type: ignore[arg-type]
+    bold = re.findall(r'<strong class="answer">(.*?)</strong>', page)
+    assert [html.unescape(x) for x in bold] == ["<b>sentence</b>"]
+    assert "the answer's words in bold" in page
+    # No bold without an answer, nor when the quote holds the characters that stand for it.
+    assert "<strong>" not in quote_markdown(citation())
+    odd = TEXT[START:END].replace("quoted", "quoted\ue000")
+    assert "<strong>" not in quote_markdown(citation(quote=odd, answer=(a, b)))
+
+
 @given(
     st.integers(0, 99),
     st.text(min_size=1, max_size=30),
     st.integers(0, 10_000),
     st.integers(0, 10_000),
+    st.booleans(),
 )
-def test_cite_href_round_trips(n: int, article_id: str, a: int, b: int) -> None:
+def test_cite_href_round_trips(n: int, article_id: str, a: int, b: int, marked: bool) -> None:
     start, end = sorted((a, b))
-    href = cite_href(n, article_id, start, end)
+    answer = (start, end) if marked and start < end else None
+    href = cite_href(n, article_id, start, end, answer)
     assert re.fullmatch(r"#cite-[A-Za-z0-9%._~-]+", href), href  # nothing to escape in an href
-    assert parse_cite(href) == CiteRef(n, article_id, start, end)
+    assert parse_cite(href) == CiteRef(n, article_id, start, end, answer)
 
 
-@pytest.mark.parametrize("bad", ["", "#cite-", "#cite-1-2-3", "#cite-x-1-2-id", "#cite-1-9-2-id"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        "#cite-",
+        "#cite-1-2-3",
+        "#cite-x-1-2-id",
+        "#cite-1-9-2-id",
+        "#cite-1-2-9.1-id",  # an answer needs both ends
+        "#cite-1-2-9.1.12-id",  # outside the quote
+        "#cite-1-2-9.5.5-id",  # empty
+        "#cite-1-2-9.x.5-id",
+    ],
+)
 def test_parse_cite_rejects_malformed(bad: str) -> None:
     assert parse_cite(bad) is None
 

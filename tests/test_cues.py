@@ -8,7 +8,7 @@ import pytest
 
 from assistant.answer import Composer, Query
 from assistant.articles import Article
-from assistant.cues import new_candidates, question_parts, wants_number
+from assistant.cues import asks_for_a_name, new_candidates, question_parts, wants_number
 from assistant.retrieval import Passage
 from assistant.settings import Settings
 
@@ -83,3 +83,22 @@ def test_near_identical_sentences_with_different_facts_are_both_quoted():
     assert not _same_statement(seven, seven.replace("7", "77"))
     assert not _same_statement(seven, seven.replace("Council member", "Council member Ames"))
     assert not _same_statement(seven, "The vote was postponed until the next session.")
+
+
+@pytest.mark.parametrize(
+    ("question", "named"),
+    [
+        ("Which university built the Kestrel-1 satellite?", True),
+        ("Who did Rovers beat in the final?", True),
+        ("How many people watched the Northern Cup final?", True),
+        ("What is the world's top infectious killer?", True),
+        ("Since when has Musk been in contact with Putin?", True),
+        ("The president said it was what?", True),
+        ("What did Putin ask Musk not to do?", False),
+        ("Is Musk talking regularly with the Russian president?", False),
+        ("Why did the ferry stop running?", False),
+        ("How did the students build it?", False),
+    ],
+)
+def test_a_question_answered_by_a_name_or_number_is_told_apart(question: str, named: bool):
+    assert asks_for_a_name(question) is named

@@ -369,6 +369,10 @@ def test_period_limits_the_articles_and_is_shown(app: Page, served: Served) -> N
     expect(answer).to_contain_text("Articles from 1–30 April 2025.")
     # The sentence that names a university answers "which university" (the answer-type cue).
     expect(answer.locator("blockquote").first).to_contain_text("Carrow State University")
+    # The reader points at the answer's words: bold in the quote and in the opened article.
+    expect(answer.locator("blockquote strong").first).to_have_text("Carrow State University")
+    answer.locator('blockquote a[href^="#cite-"]').first.click()
+    expect(app.locator("#reader mark.cited strong.answer")).to_have_text("Carrow State University")
     # Only the April article (wire-satellite-0002, 11 April 2025) can be cited.
     cited = answer.locator('blockquote a[href^="#cite-"]')
     hrefs = [cited.nth(i).get_attribute("href") or "" for i in range(cited.count())]

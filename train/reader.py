@@ -37,12 +37,17 @@ import numpy as np  # noqa: E402
 from train.query_encoder import SEED, select, sentence_vectors  # noqa: E402
 from train.query_encoder import train as train_encoder  # noqa: E402
 from train.reader_data import Question, build, in_fit_split, sha256  # noqa: E402
+from train.span import examples as span_examples  # noqa: E402
+from train.span import train as train_span  # noqa: E402
 from train.steps import mean_pool  # noqa: E402
 
 FIT_PERCENT = 20
 NEGATIVES = 4
 EPOCHS = 3
 EVIDENCE = os.environ.get("READER_EVIDENCE") == "1"  # research switch
+SPAN_EPOCHS = 3
+SPAN_NEGATIVES = 4
+SPAN_POSITIVES = 3
 CACHE = PROJECT / "bench" / "cache" / "reader"
 
 
@@ -117,9 +122,18 @@ def main(argv: list[str] | None = None) -> int:
         timed("encoder", since)
         (args.work / "encoder.json").write_text(json.dumps(info))
         log(f"trained: {info}")
+    span_dir = args.work / "span"
+    if not (span_dir / "model.safetensors").exists():
+        data = span_examples(learn, negatives=SPAN_NEGATIVES, positives=SPAN_POSITIVES)
+        log(f"fine-tuning the answer-span model on {len(data)} sentences")
+        since = time.time()
+        info = train_span(data, span_dir, epochs=SPAN_EPOCHS)
+        timed("answer-span model", since)
+        (args.work / "span.json").write_text(json.dumps(info))
+        log(f"trained: {info}")
     log("fitting the sentence and question models on the held-apart questions")
     since = time.time()
-    spec = fit_models(fit, by_id, index, vectors, encoder_dir)
+    spec = fit_models(fit, by_id, index, vectors, encoder_dir, span_dir)
     timed("combiner", since)
     (args.work / "fitted.json").write_text(json.dumps(spec, indent=2))
     log(f"fitted: {json.dumps(spec)}")
@@ -134,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
 def ship(args: argparse.Namespace, fitted: dict[str, Any], times: dict[str, float]) -> None:
     """The encoder as int8 ONNX, its tokenizer, the fitted weights and the model card."""
     from train.biencoder import export
+    from train.span import export as export_span
 
     encoder_dir = args.work / "encoder"
     out: Path = args.out
@@ -141,9 +156,10 @@ def ship(args: argparse.Namespace, fitted: dict[str, Any], times: dict[str, floa
     target = out / "question-encoder-int8.onnx"
     worst = export(encoder_dir, target, int8=True)
     shutil.rmtree(target.parent / "tok-tmp", ignore_errors=True)
+    pointer = out / "answer-pointer-int8.onnx"
+    pointer_worst = export_span(args.work / "span", pointer)
     shutil.copy(encoder_dir / "tokenizer.json", out / "tokenizer.json")
-    with target.open("rb") as f:
-        digest = hashlib.file_digest(f, "sha256").hexdigest()
+    digest = file_sha256(target)
     trained = json.loads((args.work / "encoder.json").read_text())
     spec = {
         "encoder": target.name,
@@ -151,6 +167,12 @@ def ship(args: argparse.Namespace, fitted: dict[str, Any], times: dict[str, floa
         "encoder_int8_worst_1_minus_cos": worst,
         "sentence": fitted["sentence"],
         "question": fitted["question"],
+        "pointer": {
+            "file": pointer.name,
+            "sha256": file_sha256(pointer),
+            "int8_worst_logit_difference": pointer_worst,
+            "rerank": fitted["rerank"],
+        },
         "seed": SEED,
         "settings": {
             "fit_percent": FIT_PERCENT,
@@ -159,12 +181,20 @@ def ship(args: argparse.Namespace, fitted: dict[str, Any], times: dict[str, floa
             "batch": 32,
             "learning_rate": 3e-5,
             "scale": 20.0,
+            "span": {
+                "epochs": SPAN_EPOCHS,
+                "negatives": SPAN_NEGATIVES,
+                "positives": SPAN_POSITIVES,
+                "batch": 16,
+                "learning_rate": 5e-5,
+            },
         },
         "train_sha256": {
             name: sha256(args.train_dir / name) for name in ("questions.jsonl", "articles.jsonl")
         },
         "fit": {k: v for k, v in fitted.items() if k.startswith("fit_")},
         "encoder_training": trained,
+        "span_training": json.loads((args.work / "span.json").read_text()),
         "stage_seconds": times,
     }
     (out / "reader.json").write_text(json.dumps(spec, indent=2) + "\n", encoding="utf-8")
@@ -178,6 +208,11 @@ def ship(args: argparse.Namespace, fitted: dict[str, Any], times: dict[str, floa
         worst=f"{worst:.2e}",
         times=", ".join(f"{k} {v / 60:.1f} min" for k, v in times.items()),
         size=target.stat().st_size / 1e6,
+        pointer_size=pointer.stat().st_size / 1e6,
+        pointer_worst=pointer_worst,
+        span_positives=SPAN_POSITIVES,
+        span_negatives=SPAN_NEGATIVES,
+        span_trained=json.dumps(spec["span_training"]),
     )
     (out / "MODEL_CARD.md").write_text(card, encoding="utf-8")
     log(f"wrote {out}")
@@ -193,9 +228,16 @@ on 2 CPU cores; installing or running the assistant never trains, it only reads 
   (worst 1 - cosine against the torch model on the probe texts: {worst}); `tokenizer.json`, its
   tokenizer. It reads only the question: candidate sentences keep the base model's vectors,
   stored when their article was indexed.
+- `answer-pointer-int8.onnx` ({pointer_size:.1f} MB): all-MiniLM-L6-v2 with a span head
+  fine-tuned to point at the answer's words in a sentence (question, then headline and
+  sentence; "not here" for sentences without the answer), int8 weights (largest logit
+  difference against the torch model on a probe pair: {pointer_worst:.2f}). It rereads the
+  reader's best few sentences: its score reorders them, its span is shown bold.
 - `reader.json`: the logistic weights of a sentence holding the answer (the fine-tuned
-  closeness, the base cosine, shared rare words, the answer-type cue) and of any candidate
-  holding it (abstention), fitted on questions the encoder never saw.
+  closeness, the base cosine, shared rare words, the answer-type cue), of any candidate
+  holding it (abstention), and of a sentence holding it once the pointer has read it (the
+  reader's probability and the pointer's score), all fitted on questions the neural models
+  never saw.
 
 ## Training data
 
@@ -207,19 +249,27 @@ sentences of its results are ranked by the question's rare words they share (as 
 ranks candidates) and labelled by whether they contain the answer string (the benchmark's
 matching). Positives are labelled sentences that also share words with the question or the
 quiz's evidence paragraph; hard negatives are the best-matching sentences without the answer.
-The encoder is trained on 80% of the questions (a fixed hash split), the logistic models on
-the other 20%, including questions whose results lack the answer (all negatives: "nothing here
-answers").
+The encoder and the pointer are trained on 80% of the questions (a fixed hash split), the
+logistic models on the other 20%, including questions whose results lack the answer (all
+negatives: "nothing here answers"). The pointer's targets are the answer's words in up to
+{span_positives} labelled sentences per question and "not here" in {span_negatives} hard
+negatives.
 
 ## Settings
 
 {settings}
 
 Encoder training: {trained}
+Pointer training: {span_trained}
 Combiner fit: {fit}
 Time on 2 cores shared with other work (each stage is cached in bench/cache/reader and
 skipped when its output is there): {times}. Dev scores: docs/reader.md.
 """
+
+
+def file_sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def torch_question_vectors(encoder_dir: Path, questions: list[str]) -> Any:
@@ -251,8 +301,10 @@ def fit_models(
     index: dict[int, int],
     vectors: Any,
     encoder_dir: Path,
+    span_dir: Path,
 ) -> dict[str, Any]:
-    """Logistic models of a sentence holding the answer and of any candidate holding it."""
+    """Logistic models of a sentence holding the answer, of any candidate holding it, and of a
+    sentence holding it once the answer-span model has read it."""
     from sklearn.linear_model import LogisticRegression
 
     from assistant.embeddings import ModelEmbedder
@@ -280,7 +332,8 @@ def fit_models(
         "weights": dict(zip(names, map(float, sent.coef_[0]), strict=True)),
         "bias": float(sent.intercept_[0]),
     }
-    from assistant.ranker import Linear
+    from assistant.ranker import Linear, logit
+    from train.span import SpanScorer
 
     model = Linear(sentence["weights"], sentence["bias"])
     QX, Qy = [], []
@@ -298,9 +351,25 @@ def fit_models(
         "weights": dict(zip(qnames, map(float, quest.coef_[0]), strict=True)),
         "bias": float(quest.intercept_[0]),
     }
+    pointer = SpanScorer(span_dir)
+    span_scores = []
+    for qi, _ in rows:
+        _, pos, neg = by_id[fit[qi].id]
+        span_scores.append(pointer.scores(fit[qi].question, [(c.title, c.text) for c in pos + neg]))
+    RX = [
+        [logit(model(sentence_features(cl, f))), score]
+        for (_, items), scores in zip(rows, span_scores, strict=True)
+        for (cl, f, _), score in zip(items, scores, strict=True)
+    ]
+    again = LogisticRegression(C=1.0, max_iter=1000).fit(np.asarray(RX), np.asarray(y))
+    rerank = {
+        "weights": dict(zip(["reader", "span"], map(float, again.coef_[0]), strict=True)),
+        "bias": float(again.intercept_[0]),
+    }
     return {
         "sentence": sentence,
         "question": question,
+        "rerank": rerank,
         "fit_sentences": len(y),
         "fit_positives": int(sum(y)),
         "fit_questions": len(Qy),

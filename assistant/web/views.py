@@ -30,15 +30,20 @@ def plural(n: int, word: str) -> str:
     return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
-def highlight(text: str, start: int, end: int) -> str:
-    """The text, escaped, with `text[start:end]` in a `<mark>` (no mark for an empty span)."""
+def highlight(text: str, start: int, end: int, answer: tuple[int, int] | None = None) -> str:
+    """The text, escaped, with `text[start:end]` in a `<mark>` (no mark for an empty span) and
+    the answer's words inside it in bold."""
     if not (0 <= start < end <= len(text)):
         return escape(text)
-    return (
-        escape(text[:start])
-        + f'<mark class="cited">{escape(text[start:end])}</mark>'
-        + escape(text[end:])
-    )
+    inside = escape(text[start:end])
+    if answer and start <= answer[0] < answer[1] <= end:
+        a, b = answer
+        inside = (
+            escape(text[start:a])
+            + f'<strong class="answer">{escape(text[a:b])}</strong>'
+            + escape(text[b:end])
+        )
+    return escape(text[:start]) + f'<mark class="cited">{inside}</mark>' + escape(text[end:])
 
 
 def _link(url: str | None, label: str | None = None) -> str:
@@ -59,13 +64,16 @@ def article_html(article: Article, ref: CiteRef, nonce: int = 0) -> str:
     """The whole article for the reader panel: headline, outlet, date, link, highlighted span."""
     spans_ok = 0 <= ref.start < ref.end <= len(article.text)
     if spans_ok and ref.n:
-        label = f"Quoted as [{ref.n}] · the quote is highlighted"
+        label = f"Quoted as [{ref.n}] · the quote is highlighted" + (
+            ", the answer's words in bold" if ref.answer else ""
+        )
     elif spans_ok:
         label = "The retrieved passage is highlighted"
     elif ref.start != ref.end:
         label = "The cited span is no longer in this article (was it replaced?)"
     else:
         label = "Article"
+    body = highlight(article.text, ref.start, ref.end, ref.answer)
     meta = _meta(
         escape(article.source or ""),
         escape(article.author or ""),
@@ -78,7 +86,7 @@ def article_html(article: Article, ref: CiteRef, nonce: int = 0) -> str:
         f'<div class="reader-label">{label}</div>'
         f'<h2 class="reader-title">{escape(article.title)}</h2>'
         + f'<div class="reader-meta">{meta or "No outlet or date recorded"}</div>'
-        + f'<div class="reader-text">{highlight(article.text, ref.start, ref.end)}</div>'
+        + f'<div class="reader-text">{body}</div>'
         f'<div class="reader-id">id {escape(article.id)}'
         + (f" · characters {ref.start}–{ref.end}" if spans_ok else "")
         + "</div></div>"
