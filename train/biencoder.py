@@ -15,7 +15,7 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
 from train.reader_data import Question, in_fit_split  # noqa: E402
-from train.steps import base_model, mean_pool, report, save, take_step  # noqa: E402
+from train.steps import base_model, mean_pool, optimiser, report, save, take_step  # noqa: E402
 
 SEED = 20261205
 FIT_PERCENT = 20  # questions kept from the encoder, to fit the combiner and abstention on
@@ -72,11 +72,8 @@ def train(
     import torch
 
     tok, model = base_model(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     steps = epochs * ((len(triplets) + batch - 1) // batch)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / max(1, steps // 10)) * max(0.0, 1 - s / steps)
-    )
+    opt, sched = optimiser(model, lr, steps)
 
     def encode(texts: list[str]) -> Any:
         t = tok(texts, padding=True, truncation=True, max_length=max_tokens, return_tensors="pt")

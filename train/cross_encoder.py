@@ -14,7 +14,7 @@ sys.path.insert(0, str(PROJECT))
 
 from train.query_encoder import SEED, select  # noqa: E402
 from train.reader_data import Question, in_fit_split  # noqa: E402
-from train.steps import report, save, take_step  # noqa: E402
+from train.steps import optimiser, report, save, take_step  # noqa: E402
 
 
 def pairs(questions: list[Question], negatives: int = 3) -> list[tuple[str, str, float]]:
@@ -40,11 +40,8 @@ def train(data: list[tuple[str, str, float]], out_dir: Path, batch: int = 16) ->
     tok = AutoTokenizer.from_pretrained(source)
     model = AutoModelForSequenceClassification.from_pretrained(source, num_labels=1)
     model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=4e-5, weight_decay=0.01)
     steps = (len(data) + batch - 1) // batch
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / max(1, steps // 10)) * max(0.0, 1 - s / steps)
-    )
+    opt, sched = optimiser(model, 4e-5, steps)
     started = time.time()
     losses = []
     for step, i in enumerate(range(0, len(data), batch)):

