@@ -417,13 +417,16 @@ class Composer:
         for i, p in zip(top, pointed, strict=True):
             scores[i] = self.reader.rerank(read[i], p)
         best = max(top, key=lambda i: scores[i])
+        # The pointer reorders, but a sentence the reader rates far below the best is not
+        # quoted beside it for a name or number the pointer finds in it.
+        ceiling = [r / max(read[best], 1e-9) * scores[best] for r in read]
+        for i in top:
+            if i != best:
+                scores[i] = min(scores[i], ceiling[i])
+        floor = min(scores[i] for i in top)
         for i in order:
             if i not in top:  # below every reread sentence, in the reader's order
-                scores[i] = min(read[i], min(scores[j] for j in top))
-            if i != best:
-                # The pointer reorders, but a sentence the reader rates far below the best is
-                # not quoted beside it for a name or number the pointer finds in it.
-                scores[i] = min(scores[i], read[i] / max(read[best], 1e-9) * scores[best])
+                scores[i] = min(read[i], floor, ceiling[i])
         return {
             i: (found[i].sentence.start + p.start, found[i].sentence.start + p.end)
             for i, p in zip(top, pointed, strict=True)
