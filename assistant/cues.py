@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 
+# "How many…", "how old…": the words after which a "how" asks for a quantity, not a manner.
+_QUANTITY = "many|much|old|long|far|tall|high|big|large"
 # Questions whose answer is a quantity, a year or a date: a number answers them, not a name.
 _NUMBER_QUESTION = re.compile(
-    r"\bhow (many|much|old|long|far|tall|high|big|large)\b"
+    rf"\bhow ({_QUANTITY})\b"
     r"|\b(what|which) (year|percentage|percent|age|number|price|fee|amount|share|proportion"
     r"|temperature|date|day|month|score|sum|figure|rate)\b",
     re.IGNORECASE,
@@ -41,7 +43,7 @@ def question_parts(question: str) -> tuple[str, str] | None:
 _NOT_A_NAME = re.compile(
     r"^\W*(?:is|are|was|were|do|does|did|has|have|had|can|could|will|would|should|may|might)\b"
     r"|\bwhy\b"
-    r"|\bhow\b(?!\s+(?:many|much|old|long|far|tall|high|big|large)\b)"
+    rf"|\bhow\b(?!\s+(?:{_QUANTITY})\b)"
     r"|\bwhat\s+(?:did|does|do|will|would|has|have|had|can|could|should)\b",
     re.IGNORECASE,
 )

@@ -103,6 +103,22 @@ def _word_bounds(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
+def pointer_input(title: str, sentence: str) -> tuple[str, int]:
+    """The pointer's second segment (the headline, then the sentence) and where the sentence
+    starts in it: the same in training (train/span.py) and here."""
+    head = f"{title}\n" if title else ""
+    return head + sentence, len(head)
+
+
+def pointable(sequence_ids: Sequence[int | None], offsets: Sequence[Any], start: int) -> Any:
+    """Which tokens the pointer may point at: the second segment's, from the sentence on (the
+    headline is read, never pointed at)."""
+    import numpy as np
+
+    pieces = zip(sequence_ids, offsets, strict=True)
+    return np.asarray([sid == 1 and o[0] >= start for sid, o in pieces], dtype=bool)
+
+
 def best_span(starts: Any, ends: Any, allowed: Any, longest: int) -> tuple[float, int, int]:
     """The (score, first token, last token) of the best span of at most `longest` tokens among
     the `allowed` ones, its score against that of the [CLS] token ("not here")."""
@@ -174,8 +190,8 @@ class Reader:
         import numpy as np
 
         session, tokenizer = self.pointer
-        head = f"{title}\n" if title else ""
-        e = tokenizer.encode(question, head + sentence)
+        text, offset = pointer_input(title, sentence)
+        e = tokenizer.encode(question, text)
         # One sentence per run: with int8 weights the activations' scale is set per run, so a
         # sentence padded beside longer ones would score differently than alone.
         feeds = {
@@ -184,12 +200,10 @@ class Reader:
             "token_type_ids": np.asarray([e.type_ids], dtype=np.int64),
         }
         logits = session.run(None, feeds)[0][0]
-        pieces = zip(e.sequence_ids, e.offsets, strict=True)
-        allowed = np.asarray([sid == 1 and o[0] >= len(head) for sid, o in pieces])
+        allowed = pointable(e.sequence_ids, e.offsets, offset)
         if not allowed.any():
             return Pointed(-math.inf, 0, 0)
         score, a, b = best_span(logits[:, 0], logits[:, 1], allowed, SPAN_TOKENS)
-        offset = len(head)
         start, end = _word_bounds(sentence, e.offsets[a][0] - offset, e.offsets[b][1] - offset)
         return Pointed(score, start, end)
 

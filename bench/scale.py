@@ -123,9 +123,9 @@ def measure(args: argparse.Namespace) -> None:
         assistant.ask(q["question"], as_of=as_of)
         times.append(time.perf_counter() - t)
     status = Path("/proc/self/status").read_text()
-    rss = int(status.split("VmRSS:")[1].split()[0]) * 1024
+    rss = memory(status, "VmRSS")
     # Not getrusage: its peak carries over from the parent that forked this process.
-    peak = int(status.split("VmHWM:")[1].split()[0]) * 1024
+    peak = memory(status, "VmHWM")
     print(
         json.dumps(
             {
@@ -140,13 +140,17 @@ def measure(args: argparse.Namespace) -> None:
     )
 
 
+def memory(status: str, field: str) -> int:
+    """Bytes of a memory field (`VmRSS`, `VmHWM`) of a /proc/PID/status text."""
+    return int(status.split(f"{field}:")[1].split()[0]) * 1024
+
+
 def server_rss(folder: Path) -> int:
     """The resident memory of the `chroma run` process storing under `folder` (0 if none)."""
     for proc in Path("/proc").iterdir():
         try:
             if str(folder) in (proc / "cmdline").read_bytes().decode(errors="replace"):
-                status = (proc / "status").read_text()
-                return int(status.split("VmRSS:")[1].split()[0]) * 1024
+                return memory((proc / "status").read_text(), "VmRSS")
         except (OSError, IndexError, ValueError):
             continue
     return 0

@@ -14,7 +14,7 @@ from typing import Any
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
-from train.reader_data import Question, in_fit_split  # noqa: E402
+from train.reader_data import Question, clean_positive, in_fit_split  # noqa: E402
 from train.steps import base_model, mean_pool, optimiser, report, save, take_step  # noqa: E402
 
 SEED = 20261205
@@ -40,9 +40,7 @@ def examples(questions: list[Question], seed: int = SEED) -> list[tuple[str, str
         negatives = [c for c in q.candidates[:15] if not c.label]
         if not negatives:
             continue
-        positives = [
-            c for c in q.candidates if c.label and (c.overlap >= 0.2 or c.evidence_overlap >= 0.2)
-        ]
+        positives = [c for c in q.candidates if clean_positive(c)]
         positives.sort(key=lambda c: -(c.overlap + c.evidence_overlap))
         for p in positives[:2]:
             n = rng.choice(negatives[:6])

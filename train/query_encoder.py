@@ -18,7 +18,7 @@ from typing import Any
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
-from train.reader_data import Candidate, Question, contains_answer  # noqa: E402
+from train.reader_data import Candidate, Question, clean_positive, contains_answer  # noqa: E402
 from train.steps import (  # noqa: E402
     base_model,
     mean_pool,
@@ -52,9 +52,7 @@ def select(
     rng = random.Random(seed)
     out = []
     for q in questions:
-        pos = [
-            c for c in q.candidates if c.label and (c.overlap >= 0.2 or c.evidence_overlap >= 0.2)
-        ]
+        pos = [c for c in q.candidates if clean_positive(c)]
         pos.sort(key=lambda c: -(c.overlap + c.evidence_overlap))
         neg = [c for c in q.candidates[:20] if not c.label]
         rng.shuffle(neg)

@@ -15,7 +15,6 @@ Usage: python train/reader.py [--train-dir ../shared/train] [--out assistant/mod
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import pickle
@@ -159,7 +158,7 @@ def ship(args: argparse.Namespace, fitted: dict[str, Any], times: dict[str, floa
     pointer = out / "answer-pointer-int8.onnx"
     pointer_worst = export_span(args.work / "span", pointer)
     shutil.copy(encoder_dir / "tokenizer.json", out / "tokenizer.json")
-    digest = file_sha256(target)
+    digest = sha256(target)
     trained = json.loads((args.work / "encoder.json").read_text())
     spec = {
         "encoder": target.name,
@@ -169,7 +168,7 @@ def ship(args: argparse.Namespace, fitted: dict[str, Any], times: dict[str, floa
         "question": fitted["question"],
         "pointer": {
             "file": pointer.name,
-            "sha256": file_sha256(pointer),
+            "sha256": sha256(pointer),
             "int8_worst_logit_difference": pointer_worst,
             "rerank": fitted["rerank"],
         },
@@ -265,11 +264,6 @@ Combiner fit: {fit}
 Time on 2 cores shared with other work (each stage is cached in bench/cache/reader and
 skipped when its output is there): {times}. Dev scores: docs/reader.md.
 """
-
-
-def file_sha256(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def torch_question_vectors(encoder_dir: Path, questions: list[str]) -> Any:

@@ -55,6 +55,12 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in f if line.strip()]
 
 
+def clean_positive(c: Candidate) -> bool:
+    """A labelled sentence that also shares words with the question or the quiz's evidence
+    (not a sentence that holds the answer string by coincidence)."""
+    return c.label and (c.overlap >= 0.2 or c.evidence_overlap >= 0.2)
+
+
 def sha256(path: Path) -> str:
     with path.open("rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()

@@ -19,8 +19,9 @@ from typing import Any
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
+from assistant.ranker import MAX_TOKENS, pointer_input  # noqa: E402
 from train.query_encoder import SEED  # noqa: E402
-from train.reader_data import Question  # noqa: E402
+from train.reader_data import Question, clean_positive  # noqa: E402
 from train.steps import (  # noqa: E402
     base_model,
     optimiser,
@@ -29,14 +30,6 @@ from train.steps import (  # noqa: E402
     shuffled_batches,
     take_step,
 )
-
-MAX_TOKENS = 128
-
-
-def pair_text(title: str, sentence: str) -> tuple[str, int]:
-    """The second segment (headline, then the sentence) and where the sentence starts in it."""
-    head = f"{title}\n" if title else ""
-    return head + sentence, len(head)
 
 
 def find(answer: str, sentence: str) -> tuple[int, int] | None:
@@ -55,19 +48,19 @@ def examples(
     for q in questions:
         pos = []
         for c in q.candidates:
-            if c.label and (c.overlap >= 0.2 or c.evidence_overlap >= 0.2):
+            if clean_positive(c):
                 span = find(q.answer, c.text)
                 if span is not None:
                     pos.append((c, span))
         if not pos:
             continue
         for c, (s, e) in pos[:positives]:
-            text, at = pair_text(c.title, c.text)
+            text, at = pointer_input(c.title, c.text)
             out.append((q.question, text, (at + s, at + e)))
         neg = [c for c in q.candidates[:20] if not c.label]
         rng.shuffle(neg)
         for c in neg[:negatives]:
-            out.append((q.question, pair_text(c.title, c.text)[0], None))
+            out.append((q.question, pointer_input(c.title, c.text)[0], None))
     rng.shuffle(out)
     return out
 
@@ -147,14 +140,13 @@ class SpanScorer:
 
     def scores(self, question: str, sentences: list[tuple[str, str]]) -> list[float]:
         """For each (headline, sentence), its best span's score, as the answer step reads it."""
-        import numpy as np
         import torch
 
-        from assistant.ranker import SPAN_TOKENS, best_span
+        from assistant.ranker import SPAN_TOKENS, best_span, pointable
 
         if not sentences:
             return []
-        texts = [pair_text(title, s) for title, s in sentences]
+        texts = [pointer_input(title, s) for title, s in sentences]
         t = self.tok(
             [question] * len(texts),
             [text for text, _ in texts],
@@ -169,10 +161,7 @@ class SpanScorer:
             out = self.model(**t)
         result = []
         for k, (_, at) in enumerate(texts):
-            seq = t.sequence_ids(k)
-            allowed = np.asarray(
-                [sid == 1 and o[0] >= at for sid, o in zip(seq, offsets[k], strict=True)]
-            )
+            allowed = pointable(t.sequence_ids(k), offsets[k], at)
             if not allowed.any():
                 result.append(-30.0)
                 continue
