@@ -26,6 +26,12 @@ DEPTHS = (1, 2, 3, 5, 10)
 FALSE_LEVELS = (0.0, 0.03, 0.05, 0.08, 0.10, 0.15, 0.20)
 
 
+def read_candidates(row: dict[str, Any], settings: Settings, n: int) -> list[Any]:
+    """The row's first `n` candidates by shared words, as the answer step reads them. The few
+    without a vector kept at indexing (the product would embed them now) are left out."""
+    return [c for c in candidates(row, settings) if c.vector is not None][:n]
+
+
 def answer_places(
     rows: list[dict[str, Any]], texts: dict[str, str], composer: Composer, read: int
 ) -> list[int | None]:
@@ -35,7 +41,7 @@ def answer_places(
     for r in rows:
         if not (r["answerable"] and r["on_topic"] and r["dated"]):
             continue
-        found = [c for c in candidates(r, settings) if c.vector is not None][:read]
+        found = read_candidates(r, settings, read)
         ranked = composer.read(r["question"], found)[0] if found else []
         holding = [
             i
@@ -54,8 +60,8 @@ def confidences(
     for r in rows:
         if r["dated"] != dated or (r["answerable"] and not r["on_topic"]):
             continue
-        found = [] if r["empty"] else candidates(r, composer.settings)
-        found = found[: composer.settings.reader_candidates]
+        settings = composer.settings
+        found = [] if r["empty"] else read_candidates(r, settings, settings.reader_candidates)
         conf = composer.read(r["question"], found)[1] if found else 0.0
         (answerable if r["answerable"] else null).append(conf)
     return answerable, null
