@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from assistant.answer import Composer
+from assistant.ranker import Reader
 from assistant.settings import Settings, go_offline
 from bench.matching import contains_answer
-from bench.tune import candidates
+from bench.reader_eval import best_threshold, evaluate
+from bench.tune import candidates, memo, trained_answer
 
 DEPTHS = (1, 2, 3, 5, 10)
 FALSE_LEVELS = (0.0, 0.03, 0.05, 0.08, 0.10, 0.15, 0.20)
@@ -52,25 +54,8 @@ def answer_places(
     return places
 
 
-def confidences(
-    rows: list[dict[str, Any]], composer: Composer, dated: bool
-) -> tuple[list[float], list[float]]:
-    """(on-topic answerable, null) confidences; a question with nothing found counts as 0."""
-    answerable, null = [], []
-    for r in rows:
-        if r["dated"] != dated or (r["answerable"] and not r["on_topic"]):
-            continue
-        settings = composer.settings
-        found = [] if r["empty"] else read_candidates(r, settings, settings.reader_candidates)
-        conf = composer.read(r["question"], found)[1] if found else 0.0
-        (answerable if r["answerable"] else null).append(conf)
-    return answerable, null
-
-
 def main() -> int:
     go_offline()
-    from assistant.ranker import Reader
-
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("dump", type=Path)
     ap.add_argument("--model", type=Path, default=None, help="a reader folder (default: shipped)")
@@ -91,18 +76,17 @@ def main() -> int:
             counts = [sum(p is not None and p < d for p in places) for d in DEPTHS]
             anywhere = sum(p is not None for p in places)
             print(f"  {read} read, {name}: {counts} anywhere {anywhere} of {len(places)}")
-    shipped = composer()
-    for dated in (True, False):
-        answerable, null = confidences(rows, shipped, dated)
-        ranked = sorted(answerable)
-        print("with dates" if dated else "without dates")
-        for level in FALSE_LEVELS:
-            threshold = ranked[int(level * len(ranked))]
-            declined = sum(c < threshold for c in null) / len(null)
-            print(
-                f"  false abstention <= {level:.2f}: threshold {threshold:.3f}, null declined "
-                f"{declined:.3f}"
-            )
+    # The same confidence and thresholds as bench.tune: abstaining below the highest threshold
+    # that keeps false abstention at most each level.
+    answer = memo(trained_answer(Settings(), texts, reader))
+    for level in FALSE_LEVELS:
+        dated, undated = best_threshold(rows, answer, level)
+        with_dates = evaluate(rows, answer, dated).null_dated
+        without = evaluate(rows, answer, undated).null_undated
+        print(
+            f"  false abstention <= {level:.2f}: null declined {with_dates:.3f} with dates "
+            f"(threshold {dated:.3f}), {without:.3f} without ({undated:.3f})"
+        )
     return 0
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from assistant.answer import Candidate, Composer, _Sentence, heuristic
+from assistant.ranker import Reader
 from assistant.settings import Settings, go_offline
 from bench.reader_eval import Ranked, best_threshold, evaluate
 
@@ -58,12 +59,14 @@ def heuristic_answer(settings: Settings, texts: dict[str, str]) -> Callable[[dic
     return answer
 
 
-def trained_answer(settings: Settings, texts: dict[str, str]) -> Callable[[dict], Ranked]:
-    """The trained reader on a dumped row (the shipped model), through Composer.read."""
-    from assistant.ranker import Reader
-
+def trained_answer(
+    settings: Settings, texts: dict[str, str], reader: Reader | None = None
+) -> Callable[[dict], Ranked]:
+    """The trained reader on a dumped row (the shipped model unless given), through
+    Composer.read."""
     settings = settings.model_copy(update={"answer_ranker": "trained"})
-    composer = Composer(settings, lambda t: [], lambda t: [], lambda ids: {}, reader=Reader())
+    reader = reader or Reader()
+    composer = Composer(settings, lambda t: [], lambda t: [], lambda ids: {}, reader=reader)
 
     def answer(row: dict[str, Any]) -> Ranked:
         found = candidates(row, settings)[: settings.reader_candidates]
