@@ -164,16 +164,21 @@ def no_articles(question: str) -> Answer:
     return Answer(question, question, NO_ARTICLES_TEXT, (), (), True, 0.0)
 
 
+def answer_inside(answer: tuple[int, int], start: int, end: int) -> bool:
+    """Whether the answer's words (offsets) are a non-empty span inside `start..end`."""
+    return start <= answer[0] < answer[1] <= end
+
+
 def verify(citation: Citation, article: Article) -> None:
     """Raise CitationError unless the quote is exactly the article's text at its offsets."""
     if not (0 <= citation.start < citation.end <= len(article.text)):
         raise CitationError(f"citation [{citation.n}] has offsets outside {article.id}")
     if article.text[citation.start : citation.end] != citation.quote:
         raise CitationError(f"citation [{citation.n}] does not match the text of {article.id}")
-    if citation.answer is not None:
-        a, b = citation.answer
-        if not citation.start <= a < b <= citation.end:
-            raise CitationError(f"citation [{citation.n}] marks an answer outside its quote")
+    if citation.answer is not None and not answer_inside(
+        citation.answer, citation.start, citation.end
+    ):
+        raise CitationError(f"citation [{citation.n}] marks an answer outside its quote")
 
 
 def cite(

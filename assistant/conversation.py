@@ -13,7 +13,14 @@ from datetime import UTC, datetime
 from html import escape
 from urllib.parse import quote, unquote
 
-from assistant.answer import ABSTAIN_TEXT, NO_ARTICLES_TEXT, Answer, Citation, is_quotation
+from assistant.answer import (
+    ABSTAIN_TEXT,
+    NO_ARTICLES_TEXT,
+    Answer,
+    Citation,
+    answer_inside,
+    is_quotation,
+)
 from assistant.articles import one_line, safe_url, source_and_date
 from assistant.retrieval import Passage
 
@@ -141,7 +148,7 @@ def parse_cite(ref: str) -> CiteRef | None:
         return None
     n, start, end = (int(p) for p in numbers[:3])
     answer = (int(numbers[3]), int(numbers[4])) if len(numbers) == 5 else None
-    if end < start or (answer and not start <= answer[0] < answer[1] <= end):
+    if end < start or (answer is not None and not answer_inside(answer, start, end)):
         return None
     return CiteRef(n, unquote(parts[3]), start, end, answer)
 

@@ -11,6 +11,7 @@ from html import escape
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from assistant.answer import answer_inside
 from assistant.articles import Article, date_of, source_and_date
 from assistant.assistant import IngestReport
 from assistant.conversation import CiteRef, cite_href, safe_url
@@ -36,7 +37,7 @@ def highlight(text: str, start: int, end: int, answer: tuple[int, int] | None = 
     if not (0 <= start < end <= len(text)):
         return escape(text)
     inside = escape(text[start:end])
-    if answer and start <= answer[0] < answer[1] <= end:
+    if answer is not None and answer_inside(answer, start, end):
         a, b = answer
         inside = (
             escape(text[start:a])
