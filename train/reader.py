@@ -47,6 +47,8 @@ EVIDENCE = os.environ.get("READER_EVIDENCE") == "1"  # research switch
 SPAN_EPOCHS = 3
 SPAN_NEGATIVES = 4
 SPAN_POSITIVES = 3
+SPAN_BATCH = 16
+SPAN_LEARNING_RATE = 5e-5
 CACHE = PROJECT / "bench" / "cache" / "reader"
 
 
@@ -126,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         data = span_examples(learn, negatives=SPAN_NEGATIVES, positives=SPAN_POSITIVES)
         log(f"fine-tuning the answer-span model on {len(data)} sentences")
         since = time.time()
-        info = train_span(data, span_dir, epochs=SPAN_EPOCHS)
+        info = train_span(
+            data, span_dir, epochs=SPAN_EPOCHS, batch=SPAN_BATCH, lr=SPAN_LEARNING_RATE
+        )
         timed("answer-span model", since)
         (args.work / "span.json").write_text(json.dumps(info))
         log(f"trained: {info}")
@@ -184,8 +188,8 @@ def ship(args: argparse.Namespace, fitted: dict[str, Any], times: dict[str, floa
                 "epochs": SPAN_EPOCHS,
                 "negatives": SPAN_NEGATIVES,
                 "positives": SPAN_POSITIVES,
-                "batch": 16,
-                "learning_rate": 5e-5,
+                "batch": SPAN_BATCH,
+                "learning_rate": SPAN_LEARNING_RATE,
             },
         },
         "train_sha256": {
