@@ -11,7 +11,13 @@ from rapidfuzz import fuzz
 
 from assistant.articles import Article, one_line, safe_url, source_and_date
 from assistant.chunking import sentence_spans
-from assistant.cues import asks_for_a_name, facts, new_candidates, question_parts
+from assistant.cues import (
+    asks_for_a_name,
+    facts,
+    new_candidates,
+    question_parts,
+    unmatched_names,
+)
 from assistant.dates import DateRange, long_day, published_day
 from assistant.ranker import Reader, SentenceFacts
 from assistant.retrieval import Outlet, Passage
@@ -110,6 +116,10 @@ POINTED_OVERLAP = 0.5
 # A sentence offering this many new names (or numbers) gets the whole answer-type cue; a list of
 # ten names is not ten times as likely to hold the answer.
 ANSWER_CUE_CAP = 3
+
+# A question's unstated names lower the confidence for at most this many of them: a quiz
+# question retelling a whole story names many things a covering article may word otherwise.
+UNSTATED_COUNTED = 2
 
 
 @dataclass(frozen=True)
@@ -516,6 +526,17 @@ class Composer:
         days = [d for d in (published_day(p.published) for p in passages) if d is not None]
         return bool(days) and (as_of - max(days)).days > self.settings.stale_days
 
+    def unstated_penalty(self, question: str, texts: list[str]) -> float:
+        """What the confidence loses for the question's names and numbers that none of the
+        quote passages (nor their headlines) states.
+
+        A question about "the 2026 NBA Finals" or "Fort Sumter" that retrieval meets only with
+        stories never naming them is most likely about something the articles do not cover;
+        shared words and closeness cannot tell, as such stories are on a related subject.
+        """
+        missing = unmatched_names(question, texts)
+        return self.settings.unstated_name_penalty * min(len(missing), UNSTATED_COUNTED)
+
     def compose(self, query: Query) -> Answer:
         """The quotes that answer the question, or an abstention."""
         question, searched_for, passages = query.question, query.searched_for, query.passages
@@ -536,6 +557,10 @@ class Composer:
             # make a question that the articles do not cover look answered.
             confidence = max((s.relevance for s in scored), default=0.0)
             low, weak = self.settings.min_confidence, self.settings.weak_confidence
+        confidence -= self.unstated_penalty(
+            searched_for,
+            [t for p in passages[: self.settings.quote_passages] for t in (p.title, p.text)],
+        )
         if self.stale(passages, query.as_of):
             # Old articles answer a question about a later day only with stronger evidence.
             low = max(low, self.settings.stale_min_confidence)

@@ -86,3 +86,42 @@ def facts(sentence: str) -> set[str]:
     """The numbers and names a sentence states (its first word aside, capitalised anyway)."""
     tokens = _TOKEN.findall(sentence)
     return {_key(t) for i, t in enumerate(tokens) if t[0].isdigit() or (i > 0 and t[0].isupper())}
+
+
+# A sentence starts here: a name is only told by its capital where one is not needed anyway.
+_SENTENCE_START = re.compile(r"(?:^|[.?!:;]\s+|[\"“‘(]\s*)$")
+# Capitalised, but they name no subject a story is about ("announced Thursday").
+_NOT_NAMES = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
+
+
+def _name_key(token: str) -> str:
+    """ "Trump's" and "Trump", "U.S." and "US" alike."""
+    return re.sub(r"['’]s$", "", token.casefold().strip(".,'’%")).replace(".", "")
+
+
+def unmatched_names(question: str, texts: list[str]) -> list[str]:
+    """The names and numbers the question states that none of the texts does.
+
+    A name is a capitalised word that does not start a sentence. A hyphenated one ("Li-Ning")
+    counts as stated when each of its parts is.
+    """
+    asked = []
+    for m in _TOKEN.finditer(question):
+        token = m.group()
+        if token[0].isdigit() or (
+            token[0].isupper()
+            and len(token) > 1
+            and not _SENTENCE_START.search(question[: m.start()])
+        ):
+            asked.append(_name_key(token))
+    stated: set[str] = set()
+    for text in texts:
+        for token in _TOKEN.findall(text):
+            key = _name_key(token)
+            stated.add(key)
+            stated.update(key.split("-"))
+    return [
+        k
+        for k in dict.fromkeys(asked)
+        if k and k not in _NOT_NAMES and k not in stated and not set(k.split("-")) <= stated
+    ]

@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     # a year-old story rarely answers a question about this week.
     stale_days: int = 365
     stale_min_confidence: float = 0.48
+    # Confidence loses this much for each name or number the question states (up to two) that
+    # no quote passage states: such a question is mostly about something the articles do not
+    # cover (either answer step; chosen on dev, docs/reader.md).
+    unstated_name_penalty: float = 0.10
     weak_confidence: float = 0.44
     # Which sentences answer: "trained", the reader trained on news quizzes (assistant/ranker.py,
     # assistant/models/reader/), or "heuristic", the hand-set score above. The reader puts the

@@ -43,6 +43,16 @@ def candidates(row: dict[str, Any], settings: Settings) -> list[Candidate]:
     return out
 
 
+def passage_texts(row: dict[str, Any], settings: Settings) -> list[str]:
+    """The headlines and texts of the row's quote passages (as Composer.compose reads them)."""
+    titles = {c["article_id"]: c["title"] for c in row["candidates"]}
+    return [
+        t
+        for p in row["passages"][: settings.quote_passages]
+        for t in (titles.get(p["article_id"], ""), p["text"])
+    ]
+
+
 def heuristic_answer(settings: Settings, texts: dict[str, str]) -> Callable[[dict], Ranked]:
     """Today's hand-set answer step on a dumped row: its quotes and its confidence."""
     composer = Composer(settings, lambda t: [], lambda t: [], lambda ids: {})
@@ -53,6 +63,7 @@ def heuristic_answer(settings: Settings, texts: dict[str, str]) -> Callable[[dic
             return [], 0.0
         scored = sorted((heuristic(c, settings) for c in found), key=lambda s: -s.score)
         confidence = max(s.relevance for s in scored)
+        confidence -= composer.unstated_penalty(row["question"], passage_texts(row, settings))
         picked = composer.pick(scored, texts)
         return [{"text": texts[s.article_id][s.start : s.end]} for s in picked], confidence
 
@@ -73,6 +84,7 @@ def trained_answer(
         if not found:
             return [], 0.0
         scored, confidence = composer.read(row["question"], found)
+        confidence -= composer.unstated_penalty(row["question"], passage_texts(row, settings))
         picked = composer.pick(scored, texts)
         return [{"text": texts[s.article_id][s.start : s.end]} for s in picked], confidence
 

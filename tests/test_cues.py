@@ -8,7 +8,13 @@ import pytest
 
 from assistant.answer import Composer, Query
 from assistant.articles import Article
-from assistant.cues import asks_for_a_name, new_candidates, question_parts, wants_number
+from assistant.cues import (
+    asks_for_a_name,
+    new_candidates,
+    question_parts,
+    unmatched_names,
+    wants_number,
+)
 from assistant.retrieval import Passage
 from assistant.settings import Settings
 
@@ -102,3 +108,16 @@ def test_near_identical_sentences_with_different_facts_are_both_quoted():
 )
 def test_a_question_answered_by_a_name_or_number_is_told_apart(question: str, named: bool):
     assert asks_for_a_name(question) is named
+
+
+def test_unmatched_names_are_the_questions_names_and_numbers_no_text_states():
+    texts = ["Lakeside Rovers beat Harwick City 5-4 on penalties.", "A crowd of 21,400 watched."]
+    question = "Which keeper saved for Lakeside Rovers in the 2031 final at Wembley on Sunday?"
+    # "Which" starts the question; Sunday names no subject; Lakeside and Rovers are stated.
+    assert unmatched_names(question, texts) == ["2031", "wembley"]
+    assert unmatched_names("Did 21,400 people watch? Which Rovers won?", texts) == []
+    assert unmatched_names("What is the U.S. doing?", ["The US said no."]) == []
+    assert unmatched_names("What did Trump's envoy say?", ["Trump said no."]) == []
+    assert unmatched_names("Which star signed with Li-Ning?", ["Li Ning, the brand"]) == []
+    assert unmatched_names("Which star signed with Li-Ning?", ["Li, the brand"]) == ["li-ning"]
+    assert unmatched_names("who won?", []) == []

@@ -144,6 +144,33 @@ def test_an_unrelated_question_is_declined(data_dir: Path, embedder: ModelEmbedd
         assistant.close()
 
 
+@pytest.mark.parametrize("ranker", ["trained", "heuristic"])
+def test_a_question_naming_what_no_passage_states_is_declined(
+    data_dir: Path, embedder: ModelEmbedder, ranker: str
+):
+    # The cup final story never mentions 2019 or Madrid: the question is about another match.
+    unstated = "How many people watched the 2019 Northern Cup final in Madrid?"
+    settings = Settings(data_dir=data_dir, answer_ranker=ranker)
+    assistant = Assistant(settings, embedder=embedder)
+    try:
+        assistant.add([ARTICLES])
+        assert not assistant.ask("How many people watched the Northern Cup final?").abstained
+        declined = assistant.ask(unstated)
+        assert declined.abstained, declined.text
+    finally:
+        assistant.close()
+    # Without the rule, the same passages are close enough to answer it.
+    unruled = Assistant(
+        settings.model_copy(update={"unstated_name_penalty": 0.0}), embedder=embedder
+    )
+    try:
+        answered = unruled.ask(unstated)
+        assert not answered.abstained and "21,400" in answered.text
+        assert answered.confidence > declined.confidence
+    finally:
+        unruled.close()
+
+
 def test_a_question_asked_long_after_the_newest_story_needs_stronger_evidence(
     data_dir: Path, embedder: ModelEmbedder, tmp_path: Path
 ):
