@@ -88,14 +88,15 @@ def facts(sentence: str) -> set[str]:
     return {_key(t) for i, t in enumerate(tokens) if t[0].isdigit() or (i > 0 and t[0].isupper())}
 
 
-# A sentence starts here: a name is only told by its capital where one is not needed anyway.
-_SENTENCE_START = re.compile(r"(?:^|[.?!:;]\s+|[\"“‘(]\s*)$")
+# Between two words, a sentence ends ("… in 1980. What") or a quotation opens: the next word is
+# capitalised whether or not it is a name.
+_SENTENCE_BREAK = re.compile(r"[.?!:;\"“‘(]")
 # Capitalised, but they name no subject a story is about ("announced Thursday").
 _NOT_NAMES = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
 
 
 def _name_key(token: str) -> str:
-    """ "Trump's" and "Trump", "U.S." and "US" alike."""
+    """One key for "Trump's" and "Trump", for "U.S." and "US"."""
     return re.sub(r"['’]s$", "", token.casefold().strip(".,'’%")).replace(".", "")
 
 
@@ -106,14 +107,14 @@ def unmatched_names(question: str, texts: list[str]) -> list[str]:
     counts as stated when each of its parts is.
     """
     asked = []
+    end = 0  # of the previous word
     for m in _TOKEN.finditer(question):
         token = m.group()
-        if token[0].isdigit() or (
-            token[0].isupper()
-            and len(token) > 1
-            and not _SENTENCE_START.search(question[: m.start()])
-        ):
+        starts = end == 0 or bool(_SENTENCE_BREAK.search(question, end, m.start()))
+        starts = starts or question[end - 1] == "."  # "1980." keeps its full stop
+        if token[0].isdigit() or (token[0].isupper() and len(token) > 1 and not starts):
             asked.append(_name_key(token))
+        end = m.end()
     stated: set[str] = set()
     for text in texts:
         for token in _TOKEN.findall(text):

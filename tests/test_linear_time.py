@@ -58,6 +58,7 @@ PATHS: dict[str, Callable[[str], object]] = {
     "periods a question names": lambda t: dates.question_period(t, AS_OF),
     "recent questions": lambda t: dates.recent_period(t, AS_OF),
     "answer-type cues": lambda t: (cues.new_candidates(t, t), cues.facts(t)),
+    "unstated names": lambda t: cues.unmatched_names(t, [t]),
     "follow-up questions": lambda t: standalone_query(t, ["What did Joe Biden say?", t]),
     "written answers": generate.parse_draft,
     "markdown escaping": conversation.md_escape,
