@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -133,6 +134,7 @@ class Candidate:
     cosine: float  # of its stored (or freshly embedded) vector to the question's
     offered: int  # answers of the asked-for kind it offers (see cues.new_candidates)
     vector: Any = None  # the base model's vector of the sentence, read in its chunk
+    unstated: int = 0  # the question's names and numbers its article (headline, text) never states
 
 
 def heuristic(c: Candidate, settings: Settings) -> _Sentence:
@@ -342,6 +344,10 @@ class Composer:
         # Bodies (headline and sentence) are only needed to embed a sentence without a kept vector.
         bodies = [index_text(titles[i], texts[i]) for i in chosen]
         vectors = self.vectors([sentences[i] for i in chosen], bodies)
+        unstated = {
+            aid: len(unmatched_names(question, [articles[aid].title, articles[aid].text]))
+            for aid in {sentences[i].article_id for i in chosen}
+        }
         return [
             Candidate(
                 sentences[i],
@@ -351,6 +357,7 @@ class Composer:
                 float(sum(a * b for a, b in zip(q_vector, vec, strict=True))),
                 len(new_candidates(question, texts[i])),
                 vec,
+                unstated[sentences[i].article_id],
             )
             for i, vec in zip(chosen, vectors, strict=True)
         ]
@@ -392,6 +399,10 @@ class Composer:
         order = sorted(range(len(found)), key=lambda i: -probs[i])
         scores = list(probs)
         answers = self._point(question, found, order, scores)
+        # A story that never names what the question names is likely another story on the
+        # subject (last year's final, another company's layoffs).
+        factor = self.settings.reader_unstated_factor
+        scores = [p * math.exp(-factor * c.unstated) for p, c in zip(scores, found, strict=True)]
         order.sort(key=lambda i: -scores[i])
         second = self._second_quote(question, found, order) if len(order) > 1 else None
         if second is not None:

@@ -122,6 +122,9 @@ class Settings(BaseSettings):
     # is sure enough (its span's score at least answer_highlight_min), those words are shown
     # bold inside the quote.
     reader_pointed: int = 5
+    # A sentence's probability is multiplied by exp(-reader_unstated_factor) for each of the
+    # question's names and numbers (up to any number) its story never states.
+    reader_unstated_factor: float = 0.5
     answer_highlight_min: float = 0.0
     # Confidence: this much the reader's probability that a candidate answers, the rest the
     # hand-set relevance above. Tuned on the dev questions (bench/tune.py --ranker trained):

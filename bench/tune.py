@@ -22,14 +22,23 @@ from pathlib import Path
 from typing import Any
 
 from assistant.answer import Candidate, Composer, _Sentence, heuristic
+from assistant.cues import unmatched_names
 from assistant.ranker import Reader
 from assistant.settings import Settings, go_offline
 from bench.reader_eval import Ranked, best_threshold, evaluate
 
 
-def candidates(row: dict[str, Any], settings: Settings) -> list[Candidate]:
+def candidates(
+    row: dict[str, Any], settings: Settings, texts: dict[str, str] | None = None
+) -> list[Candidate]:
     """The row's candidates as the answer step sees them with these settings: the sentences of
-    the best `quote_passages` passages, most shared rare words first."""
+    the best `quote_passages` passages, most shared rare words first (with `texts`, the
+    articles, each knows how many of the question's names its article never states)."""
+    unstated: dict[str, int] = {}
+    for c in row["candidates"]:
+        if texts is not None and c["article_id"] not in unstated:
+            story = [c["title"], texts[c["article_id"]]]
+            unstated[c["article_id"]] = len(unmatched_names(row["question"], story))
     out = []
     for c in row["candidates"]:
         if c["rank"] >= settings.quote_passages:
@@ -37,7 +46,14 @@ def candidates(row: dict[str, Any], settings: Settings) -> list[Candidate]:
         s = _Sentence(c["article_id"], c["start"], c["end"], c["index"], c["rank"])
         out.append(
             Candidate(
-                s, c["text"], c["title"], c["overlap"], c["cosine"], c["offered"], c["vector"]
+                s,
+                c["text"],
+                c["title"],
+                c["overlap"],
+                c["cosine"],
+                c["offered"],
+                c["vector"],
+                unstated.get(c["article_id"], 0),
             )
         )
     return out
@@ -80,7 +96,7 @@ def trained_answer(
     composer = Composer(settings, lambda t: [], lambda t: [], lambda ids: {}, reader=reader)
 
     def answer(row: dict[str, Any]) -> Ranked:
-        found = candidates(row, settings)[: settings.reader_candidates]
+        found = candidates(row, settings, texts)[: settings.reader_candidates]
         if not found:
             return [], 0.0
         scored, confidence = composer.read(row["question"], found)

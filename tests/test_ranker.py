@@ -171,6 +171,51 @@ def test_a_question_naming_what_no_passage_states_is_declined(
         unruled.close()
 
 
+EMMYS = [
+    {
+        "id": "emmys-2023",
+        "title": "Emmy nominations: a last lap for the Roy family",
+        "published": "2023-07-12",
+        "text": "“Succession” is the most-nominated TV show at this year’s Emmys, with 27 nods, "
+        "including one for outstanding drama series.\n\nThe HBO drama about a media dynasty "
+        "ended its run this spring. The ceremony was later postponed because of the strikes.",
+    },
+    {
+        "id": "emmys-2025",
+        "title": "Emmys 2025: the nominations",
+        "published": "2025-07-15",
+        "text": "Apple TV+’s “Severance” leads with 27 nominations, followed by HBO’s “The "
+        "Penguin” with 24.\n\nThe workplace thriller returned for a second season in January. "
+        "The ceremony airs in September.",
+    },
+]
+
+
+def test_the_reader_prefers_the_story_that_names_what_the_question_names(
+    data_dir: Path, embedder: ModelEmbedder, tmp_path: Path
+):
+    # The 2023 story's sentence words the question more closely, but never says 2025.
+    wire = tmp_path / "emmys.jsonl"
+    wire.write_text("".join(json.dumps(r) + "\n" for r in EMMYS), encoding="utf-8")
+    question = "What is the most-nominated TV show for the 2025 Emmys?"
+    settings = Settings(data_dir=data_dir)
+    assistant = Assistant(settings, embedder=embedder)
+    try:
+        assistant.add([ARTICLES, wire])
+        answer = assistant.ask(question)
+        assert answer.citations[0].quote.startswith("Apple TV+’s “Severance” leads"), answer.text
+    finally:
+        assistant.close()
+    unruled = Assistant(
+        settings.model_copy(update={"reader_unstated_factor": 0.0}), embedder=embedder
+    )
+    try:
+        first = unruled.ask(question).citations[0].quote
+        assert first.startswith("“Succession” is the most-nominated"), first
+    finally:
+        unruled.close()
+
+
 def test_a_question_asked_long_after_the_newest_story_needs_stronger_evidence(
     data_dir: Path, embedder: ModelEmbedder, tmp_path: Path
 ):
