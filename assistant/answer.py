@@ -150,6 +150,16 @@ WEAK_TEXT = "The evidence is weak: these passages may not answer the question."
 NO_ARTICLES_TEXT = "No articles have been added yet, so there is nothing to quote."
 
 
+def unstated_notice(unstated: Sequence[str]) -> str | None:
+    """A note on the question's names the closest passages never mention (the first three):
+    "None of the closest passages mentions “2019” or “Madrid”."."""
+    if not unstated:
+        return None
+    words = [f"“{one_line(w)}”" for w in unstated[:3]]
+    listed = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+    return f"None of the closest passages mentions {listed}."
+
+
 def no_articles_text(period: DateRange, newest: date | None = None) -> str:
     if newest is not None:
         return (
@@ -537,16 +547,15 @@ class Composer:
         days = [d for d in (published_day(p.published) for p in passages) if d is not None]
         return bool(days) and (as_of - max(days)).days > self.settings.stale_days
 
-    def unstated_penalty(self, question: str, texts: list[str]) -> float:
+    def unstated_penalty(self, unstated: list[str]) -> float:
         """What the confidence loses for the question's names and numbers that none of the
-        quote passages (nor their headlines) states.
+        quote passages (nor their headlines) states (`cues.unmatched_names`).
 
         A question about "the 2026 NBA Finals" or "Fort Sumter" that retrieval meets only with
         stories never naming them is most likely about something the articles do not cover;
         shared words and closeness cannot tell, as such stories are on a related subject.
         """
-        missing = unmatched_names(question, texts)
-        return self.settings.unstated_name_penalty * min(len(missing), UNSTATED_COUNTED)
+        return self.settings.unstated_name_penalty * min(len(unstated), UNSTATED_COUNTED)
 
     def compose(self, query: Query) -> Answer:
         """The quotes that answer the question, or an abstention."""
@@ -568,16 +577,18 @@ class Composer:
             # make a question that the articles do not cover look answered.
             confidence = max((s.relevance for s in scored), default=0.0)
             low, weak = self.settings.min_confidence, self.settings.weak_confidence
-        confidence -= self.unstated_penalty(
-            searched_for,
-            [t for p in passages[: self.settings.quote_passages] for t in (p.title, p.text)],
-        )
+        quoted = passages[: self.settings.quote_passages]
+        unstated = unmatched_names(searched_for, [t for p in quoted for t in (p.title, p.text)])
+        confidence -= self.unstated_penalty(unstated)
         if self.stale(passages, query.as_of):
             # Old articles answer a question about a later day only with stronger evidence.
             low = max(low, self.settings.stale_min_confidence)
         if confidence < low or not scored:
-            return self.abstain(question, searched_for, passages, confidence)
-        notice = WEAK_TEXT if confidence < weak else None
+            return self.abstain(question, searched_for, passages, confidence, unstated)
+        # Answered, but the question names what no close passage does: the quotes may be about
+        # another event ("the final" of another year), which the reader should know.
+        notes = [WEAK_TEXT if confidence < weak else None, unstated_notice(unstated)]
+        notice = " ".join(n for n in notes if n) or None
         numbers: dict[str, int] = {}
         also_in = {p.article_id: p.also_in for p in passages}
         citations = []
@@ -599,10 +610,20 @@ class Composer:
         )
 
     def abstain(
-        self, question: str, searched_for: str, passages: Sequence[Passage], confidence: float
+        self,
+        question: str,
+        searched_for: str,
+        passages: Sequence[Passage],
+        confidence: float,
+        unstated: Sequence[str] = (),
     ) -> Answer:
+        """The abstention, with the closest articles and the question's names none of the
+        closest passages mentions (why the articles seem to be about something else)."""
         closest = list(dict.fromkeys(p.title for p in passages))[:3]
-        text = ABSTAIN_TEXT
+        notice = unstated_notice(unstated) if passages else None
+        text = ABSTAIN_TEXT + (f" {notice}" if notice else "")
         if closest:
             text += " The closest articles are:\n" + "\n".join(f"- {one_line(t)}" for t in closest)
-        return Answer(question, searched_for, text, (), tuple(passages), True, confidence)
+        return Answer(
+            question, searched_for, text, (), tuple(passages), True, confidence, notice=notice
+        )

@@ -95,25 +95,31 @@ _SENTENCE_BREAK = re.compile(r"[.?!:;\"“‘(]")
 _NOT_NAMES = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"}
 
 
+def _bare(token: str) -> str:
+    """The word without its trailing punctuation or possessive: "Trump's" is "Trump"."""
+    return re.sub(r"['’]s$", "", token.strip(".,'’%"), flags=re.IGNORECASE)
+
+
 def _name_key(token: str) -> str:
-    """One key for "Trump's" and "Trump", for "U.S." and "US"."""
-    return re.sub(r"['’]s$", "", token.casefold().strip(".,'’%")).replace(".", "")
+    """One key for "Trump's" and "trump", for "U.S." and "US"."""
+    return _bare(token).casefold().replace(".", "")
 
 
 def unmatched_names(question: str, texts: list[str]) -> list[str]:
-    """The names and numbers the question states that none of the texts does.
+    """The names and numbers the question states that none of the texts does, as the question
+    words them.
 
     A name is a capitalised word that does not start a sentence. A hyphenated one ("Li-Ning")
     counts as stated when each of its parts is.
     """
-    asked = []
+    asked: dict[str, str] = {}  # key: the question's wording
     end = 0  # of the previous word
     for m in _TOKEN.finditer(question):
         token = m.group()
         starts = end == 0 or bool(_SENTENCE_BREAK.search(question, end, m.start()))
         starts = starts or question[end - 1] == "."  # "1980." keeps its full stop
         if token[0].isdigit() or (token[0].isupper() and len(token) > 1 and not starts):
-            asked.append(_name_key(token))
+            asked.setdefault(_name_key(token), _bare(token))
         end = m.end()
     stated: set[str] = set()
     for text in texts:
@@ -122,7 +128,7 @@ def unmatched_names(question: str, texts: list[str]) -> list[str]:
             stated.add(key)
             stated.update(key.split("-"))
     return [
-        k
-        for k in dict.fromkeys(asked)
+        word
+        for k, word in asked.items()
         if k and k not in _NOT_NAMES and k not in stated and not set(k.split("-")) <= stated
     ]

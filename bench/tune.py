@@ -69,6 +69,11 @@ def passage_texts(row: dict[str, Any], settings: Settings) -> list[str]:
     ]
 
 
+def unstated_penalty(composer: Composer, row: dict[str, Any], settings: Settings) -> float:
+    """Composer.compose's penalty for the question's names no quote passage states."""
+    return composer.unstated_penalty(unmatched_names(row["question"], passage_texts(row, settings)))
+
+
 def heuristic_answer(settings: Settings, texts: dict[str, str]) -> Callable[[dict], Ranked]:
     """Today's hand-set answer step on a dumped row: its quotes and its confidence."""
     composer = Composer(settings, lambda t: [], lambda t: [], lambda ids: {})
@@ -79,7 +84,7 @@ def heuristic_answer(settings: Settings, texts: dict[str, str]) -> Callable[[dic
             return [], 0.0
         scored = sorted((heuristic(c, settings) for c in found), key=lambda s: -s.score)
         confidence = max(s.relevance for s in scored)
-        confidence -= composer.unstated_penalty(row["question"], passage_texts(row, settings))
+        confidence -= unstated_penalty(composer, row, settings)
         picked = composer.pick(scored, texts)
         return [{"text": texts[s.article_id][s.start : s.end]} for s in picked], confidence
 
@@ -100,7 +105,7 @@ def trained_answer(
         if not found:
             return [], 0.0
         scored, confidence = composer.read(row["question"], found)
-        confidence -= composer.unstated_penalty(row["question"], passage_texts(row, settings))
+        confidence -= unstated_penalty(composer, row, settings)
         picked = composer.pick(scored, texts)
         return [{"text": texts[s.article_id][s.start : s.end]} for s in picked], confidence
 

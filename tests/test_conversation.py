@@ -364,6 +364,17 @@ def test_abstention_is_plain_and_offers_the_closest_articles() -> None:
     assert cite_href(0, "a", 10, 20) not in md  # one passage per article: the best
 
 
+def test_abstention_says_which_names_the_closest_passages_never_mention() -> None:
+    why = "None of the closest passages mentions “<b>Wembley</b>” or “2031”."
+    declined = answer((), abstained=True, sources=(), notice=why)
+    assert "None of the closest passages mentions “<b>Wembley</b>” or “2031”." in rendered_text(
+        answer_markdown(declined)
+    )
+    assert "<b>" not in MD.render(answer_markdown(declined)).replace("&lt;b&gt;", "")
+    record = conversation_markdown([Turn("Who won at Wembley in 2031?", declined)])
+    assert f"*{md_escape(why)}*" in record
+
+
 def test_abstention_with_nothing_found_says_the_collection_may_be_empty() -> None:
     md = answer_markdown(answer((), abstained=True, sources=(), passages=()))
     assert "is the collection empty?" in md

@@ -114,10 +114,11 @@ def test_unmatched_names_are_the_questions_names_and_numbers_no_text_states():
     texts = ["Lakeside Rovers beat Harwick City 5-4 on penalties.", "A crowd of 21,400 watched."]
     question = "Which keeper saved for Lakeside Rovers in the 2031 final at Wembley on Sunday?"
     # "Which" starts the question; Sunday names no subject; Lakeside and Rovers are stated.
-    assert unmatched_names(question, texts) == ["2031", "wembley"]
+    assert unmatched_names(question, texts) == ["2031", "Wembley"]  # as the question words them
     assert unmatched_names("Did 21,400 people watch? Which Rovers won?", texts) == []
     assert unmatched_names("What is the U.S. doing?", ["The US said no."]) == []
     assert unmatched_names("What did Trump's envoy say?", ["Trump said no."]) == []
     assert unmatched_names("Which star signed with Li-Ning?", ["Li Ning, the brand"]) == []
-    assert unmatched_names("Which star signed with Li-Ning?", ["Li, the brand"]) == ["li-ning"]
+    assert unmatched_names("Which star signed with Li-Ning?", ["Li, the brand"]) == ["Li-Ning"]
+    assert unmatched_names("Did Madrid's mayor and MADRID agree?", []) == ["Madrid", "MADRID"][:1]
     assert unmatched_names("who won?", []) == []

@@ -154,9 +154,17 @@ def test_a_question_naming_what_no_passage_states_is_declined(
     assistant = Assistant(settings, embedder=embedder)
     try:
         assistant.add([ARTICLES])
-        assert not assistant.ask("How many people watched the Northern Cup final?").abstained
+        plain = assistant.ask("How many people watched the Northern Cup final?")
+        assert not plain.abstained and plain.notice is None, plain.text
+        # Answered, but the reader is told the story never mentions Wembley.
+        at = assistant.ask("Who saved the decisive penalty in the Northern Cup final at Wembley?")
+        assert not at.abstained and "Lindqvist" in at.text, at.text
+        assert at.notice == "None of the closest passages mentions “Wembley”.", at.notice
         declined = assistant.ask(unstated)
         assert declined.abstained, declined.text
+        # It says which of the question's words the closest passages never mention.
+        why = "None of the closest passages mentions “2019” or “Madrid”."
+        assert declined.notice == why and why in declined.text
     finally:
         assistant.close()
     # Without the rule, the same passages are close enough to answer it.
