@@ -109,16 +109,20 @@ def unmatched_names(question: str, texts: list[str]) -> list[str]:
     """The names and numbers the question states that none of the texts does, as the question
     words them.
 
-    A name is a capitalised word that does not start a sentence. A hyphenated one ("Li-Ning")
-    counts as stated when each of its parts is.
+    A name is a capitalised word that does not start a sentence (in a question typed in
+    capitals, only numbers count). A hyphenated one ("Li-Ning") counts as stated when each of
+    its parts is.
     """
+    shouted = question == question.upper()
     asked: dict[str, str] = {}  # key: the question's wording
     end = 0  # of the previous word
     for m in _TOKEN.finditer(question):
         token = m.group()
         starts = end == 0 or bool(_SENTENCE_BREAK.search(question, end, m.start()))
         starts = starts or question[end - 1] == "."  # "1980." keeps its full stop
-        if token[0].isdigit() or (token[0].isupper() and len(token) > 1 and not starts):
+        if token[0].isdigit() or (
+            token[0].isupper() and len(token) > 1 and not starts and not shouted
+        ):
             asked.setdefault(_name_key(token), _bare(token))
         end = m.end()
     stated: set[str] = set()

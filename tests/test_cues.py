@@ -122,3 +122,6 @@ def test_unmatched_names_are_the_questions_names_and_numbers_no_text_states():
     assert unmatched_names("Which star signed with Li-Ning?", ["Li, the brand"]) == ["Li-Ning"]
     assert unmatched_names("Did Madrid's mayor and MADRID agree?", []) == ["Madrid", "MADRID"][:1]
     assert unmatched_names("who won?", []) == []
+    assert unmatched_names("WHO WON AT WEMBLEY IN 2031?", texts) == [
+        "2031"
+    ]  # capitals tell nothing
