@@ -511,14 +511,17 @@ class Writer:
             for text, cited, ok, reason in statements
         )
         left_out = sum(1 for s in final if not s.supported)
-        notice = None
+        notes = []
         if left_out:
-            notice = (
+            notes.append(
                 f"{left_out} sentence{'s' if left_out > 1 else ''} of the language model's "
                 "answer had no valid citation and "
                 + ("were" if left_out > 1 else "was")
                 + " left out."
             )
+        if extractive.notice:  # weak evidence, names no passage mentions: still true of it
+            notes.append(extractive.notice)
+        notice = " ".join(notes) or None
         return Answer(
             question=extractive.question,
             searched_for=extractive.searched_for,

@@ -171,6 +171,16 @@ def test_article_text_cannot_leave_its_place_in_the_prompt():
 # --- answers from a scripted model ------------------------------------------------------------
 
 
+def test_a_written_answer_keeps_the_note_on_names_no_passage_mentions(loaded: Assistant):
+    question = "Who saved the decisive penalty in the Northern Cup final at Wembley?"
+    sid = sentence_id(loaded, question, "Lindqvist saved the decisive penalty")
+    model = scripted(f"Goalkeeper Tomasz Lindqvist saved the decisive penalty [{sid}].")
+    answer = with_model(loaded, model).ask(question)
+    assert answer.mode == "llm" and not answer.abstained, answer.text
+    assert answer.notice == "None of the closest passages mentions “Wembley”.", answer.notice
+    assert answer.text.startswith(answer.notice)
+
+
 def test_cited_sentence_becomes_an_exact_quote(loaded: Assistant):
     sid = sentence_id(loaded, PENALTY, "Lindqvist saved the decisive penalty")
     model = scripted(f"Goalkeeper Tomasz Lindqvist saved the decisive penalty [{sid}].")
