@@ -123,7 +123,8 @@ class Settings(BaseSettings):
     # bold inside the quote.
     reader_pointed: int = 5
     # A sentence's probability is multiplied by exp(-reader_unstated_factor) for each of the
-    # question's names and numbers (up to any number) its story never states.
+    # question's names and numbers (however many) its story never states (chosen on dev,
+    # docs/reader.md).
     reader_unstated_factor: float = 0.5
     answer_highlight_min: float = 0.0
     # Confidence: this much the reader's probability that a candidate answers, the rest the
