@@ -354,9 +354,11 @@ class Composer:
         # Bodies (headline and sentence) are only needed to embed a sentence without a kept vector.
         bodies = [index_text(titles[i], texts[i]) for i in chosen]
         vectors = self.vectors([sentences[i] for i in chosen], bodies)
+        # Only the reader ranks by them; reading whole stories is wasted on the hand-set step.
         unstated = {
             aid: len(unmatched_names(question, [articles[aid].title, articles[aid].text]))
             for aid in {sentences[i].article_id for i in chosen}
+            if self.trained
         }
         return [
             Candidate(
@@ -367,7 +369,7 @@ class Composer:
                 float(sum(a * b for a, b in zip(q_vector, vec, strict=True))),
                 len(new_candidates(question, texts[i])),
                 vec,
-                unstated[sentences[i].article_id],
+                unstated.get(sentences[i].article_id, 0),
             )
             for i, vec in zip(chosen, vectors, strict=True)
         ]

@@ -134,5 +134,5 @@ def unmatched_names(question: str, texts: list[str]) -> list[str]:
     return [
         word
         for k, word in asked.items()
-        if k and k not in _NOT_NAMES and k not in stated and not set(k.split("-")) <= stated
+        if k and k not in _NOT_NAMES and not set(k.split("-")) <= stated
     ]

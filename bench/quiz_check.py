@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from assistant.ranker import Reader
 from assistant.settings import Settings, go_offline
 from bench.matching import contains_answer
 from bench.reader_dump import dump
@@ -42,12 +43,12 @@ def build(train: Path, folder: Path, each: int = 150, distractors: int = 200) ->
     """The corpus file and the questions (with answerable / on-topic flags) in `folder`."""
     from train.reader_data import in_fit_split
 
-    qs = [q for q in read_jsonl(train / "questions.jsonl") if in_fit_split(q["id"], 20)]
+    every = read_jsonl(train / "questions.jsonl")
+    qs = [q for q in every if in_fit_split(q["id"], 20)]
     answerable = [q for q in qs if q["question_date"] < "2024" and q["search_gold_ids"]]
     null = [q for q in qs if q["question_date"] >= NULL_FROM]
     rng = random.Random(SEED)
     answerable, null = rng.sample(answerable, each), rng.sample(null, each)
-    every = read_jsonl(train / "questions.jsonl")
     late = {i for q in every if q["question_date"] >= CORPUS_BEFORE for i in q["search_ids"]}
     kept = {i for q in answerable for i in q["search_ids"]} - late
     others = sorted(
@@ -85,14 +86,14 @@ def build(train: Path, folder: Path, each: int = 150, distractors: int = 200) ->
     (folder / "questions.json").write_text(json.dumps(questions), encoding="utf-8")
 
 
-def report(rows: list[dict[str, Any]], texts: dict[str, str], settings: Settings) -> str:
+def report(
+    rows: list[dict[str, Any]], texts: dict[str, str], settings: Settings, reader: Reader
+) -> str:
     """First quote, first two, and null declined at the shipped threshold and at the one
     keeping false abstention <= 0.05 here (no dates)."""
-    from assistant.ranker import Reader
-
     rows = [r for r in rows if not r["dated"]]
     if settings.answer_ranker == "trained":
-        answer = memo(trained_answer(settings, texts, Reader()))
+        answer = memo(trained_answer(settings, texts, reader))
     else:
         answer = memo(heuristic_answer(settings, texts))
     on = [r for r in rows if r["answerable"] and r["on_topic"]]
@@ -130,6 +131,7 @@ def main() -> int:
         questions = json.loads((args.folder / "questions.json").read_text(encoding="utf-8"))
         dumped.write_bytes(pickle.dumps(dump(store, questions, 10)))
     data = pickle.loads(dumped.read_bytes())
+    reader = Reader()
     variants: list[tuple[str, dict[str, Any]]] = [
         ("reader, as shipped", {}),
         ("reader, no unstated-name penalty", {"unstated_name_penalty": 0.0}),
@@ -140,7 +142,7 @@ def main() -> int:
     ]
     for name, update in variants:
         settings = Settings().model_copy(update={"answer_ranker": "trained", **update})
-        print(f"{name}: {report(data['rows'], data['texts'], settings)}", flush=True)
+        print(f"{name}: {report(data['rows'], data['texts'], settings, reader)}", flush=True)
     return 0
 
 

@@ -28,10 +28,13 @@ DEPTHS = (1, 2, 3, 5, 10)
 FALSE_LEVELS = (0.0, 0.03, 0.05, 0.08, 0.10, 0.15, 0.20)
 
 
-def read_candidates(row: dict[str, Any], settings: Settings, n: int) -> list[Any]:
-    """The row's first `n` candidates by shared words, as the answer step reads them. The few
-    without a vector kept at indexing (the product would embed them now) are left out."""
-    return [c for c in candidates(row, settings) if c.vector is not None][:n]
+def read_candidates(
+    row: dict[str, Any], settings: Settings, texts: dict[str, str], n: int
+) -> list[Any]:
+    """The row's first `n` candidates by shared words, as the answer step reads them (each with
+    its story's unstated names). The few without a vector kept at indexing (the product would
+    embed them now) are left out."""
+    return [c for c in candidates(row, settings, texts) if c.vector is not None][:n]
 
 
 def answer_places(
@@ -43,7 +46,7 @@ def answer_places(
     for r in rows:
         if not (r["answerable"] and r["on_topic"] and r["dated"]):
             continue
-        found = read_candidates(r, settings, read)
+        found = read_candidates(r, settings, texts, read)
         ranked = composer.read(r["question"], found)[0] if found else []
         holding = [
             i

@@ -35,14 +35,13 @@ def candidates(
     the best `quote_passages` passages, most shared rare words first (with `texts`, the
     articles, each knows how many of the question's names its article never states)."""
     unstated: dict[str, int] = {}
-    for c in row["candidates"]:
-        if texts is not None and c["article_id"] not in unstated:
-            story = [c["title"], texts[c["article_id"]]]
-            unstated[c["article_id"]] = len(unmatched_names(row["question"], story))
     out = []
     for c in row["candidates"]:
         if c["rank"] >= settings.quote_passages:
             continue
+        aid = c["article_id"]
+        if texts is not None and aid not in unstated:
+            unstated[aid] = len(unmatched_names(row["question"], [c["title"], texts[aid]]))
         s = _Sentence(c["article_id"], c["start"], c["end"], c["index"], c["rank"])
         out.append(
             Candidate(
@@ -53,7 +52,7 @@ def candidates(
                 c["cosine"],
                 c["offered"],
                 c["vector"],
-                unstated.get(c["article_id"], 0),
+                unstated.get(aid, 0),
             )
         )
     return out
