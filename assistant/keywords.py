@@ -7,17 +7,50 @@ or half-written. Writers take turns (the store holds the data folder's write loc
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
 import os
 import secrets
 import shutil
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
 POINTER = "current.json"  # names the folder of the index in use
+RARITY_FILE = Path(__file__).resolve().parent / "models" / "rarity.json.gz"
+
+
+@dataclass(frozen=True)
+class Background:
+    """How common each term is in ordinary news (the share of paragraphs holding it), counted
+    as `chunks` chunks beside the collection's own: in a few articles, rarity says little."""
+
+    paragraphs: int
+    chunks: float
+    df: Mapping[str, int] = field(repr=False)
+
+    def share(self, term: str) -> float:
+        return self.df.get(term, 0) / self.paragraphs
+
+
+@cache
+def _rarity_table(path: Path) -> tuple[int, Mapping[str, int]]:
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        table = json.load(f)
+    return int(table["paragraphs"]), table["df"]
+
+
+def background(chunks: float, path: Path = RARITY_FILE) -> Background | None:
+    """The shipped background (built by `make train`, train/rarity.py) weighing as `chunks`
+    chunks; None for 0. Read once per process."""
+    if chunks <= 0:
+        return None
+    paragraphs, df = _rarity_table(path)
+    return Background(paragraphs, chunks, df)
 
 
 def _sync_dir(folder: Path) -> None:
@@ -203,8 +236,13 @@ class KeywordIndex:
         )
         return [list(t) for t in out]
 
-    def idf(self, term: str) -> float:
-        """Inverse document frequency of a stemmed term over the chunks (high = rare)."""
-        n = max(len(self._chunk_ids), 1)
-        df = self._df.get(term, 0)
+    def idf(self, term: str, usual: Background | None = None) -> float:
+        """Inverse document frequency of a stemmed term over the chunks (high = rare), over
+        `usual`'s chunks of ordinary news as well when given."""
+        n: float = len(self._chunk_ids)
+        df: float = self._df.get(term, 0)
+        if usual is not None:
+            n += usual.chunks
+            df += usual.chunks * usual.share(term)
+        n = max(n, 1)
         return math.log(1 + (n - df + 0.5) / (df + 0.5))

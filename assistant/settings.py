@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     # cover (either answer step; chosen on dev, docs/reader.md).
     unstated_name_penalty: float = 0.10
     weak_confidence: float = 0.44
+    # A question's words are weighed by their rarity among the chunks and, counted as this many
+    # chunks more, in ordinary news (assistant/models/rarity.json.gz, built by `make train`): in
+    # a collection of a few articles "what" is as rare as "Starlink". 0: the collection's alone.
+    rarity_background_chunks: float = 30.0
     # Which sentences answer: "trained", the reader trained on news quizzes (assistant/ranker.py,
     # assistant/models/reader/), or "heuristic", the hand-set score above. The reader puts the
     # answer first more often and quotes half as much; the hand-set step quotes more, so some

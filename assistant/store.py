@@ -43,7 +43,7 @@ from assistant.chunking import Chunk, sentence_spans
 from assistant.dates import DateRange, day_number, published_day
 from assistant.duplicates import NearDuplicates
 from assistant.embeddings import Embedder, vector_space
-from assistant.keywords import KeywordIndex
+from assistant.keywords import KeywordIndex, background
 from assistant.locking import Busy, CrashPoints, WriteLock
 from assistant.settings import Settings
 
@@ -236,6 +236,7 @@ class Store:
         self._own_client: Any = None  # the embedded client we opened (closed on reopening)
         self._vectors_generation = -1  # the corpus generation when Chroma was opened
         self._keywords = KeywordIndex(folder / "keywords")
+        self._usual = background(settings.rarity_background_chunks)
         self._rebuilding: threading.Thread | None = None  # a keyword index built meanwhile
         self._days: tuple[int, dict[str, date | None]] = (-1, {})
         self._write_lock = WriteLock(folder / "write.lock", settings.lock_timeout)
@@ -876,12 +877,12 @@ class Store:
                 self._db.execute("INSERT OR REPLACE INTO meta VALUES ('vector_days', '1')")
 
     def term_weights(self, texts: list[str]) -> list[dict[str, float]]:
-        """For each text, its index terms weighted by rarity in the corpus (IDF)."""
+        """For each text, its index terms weighted by rarity (IDF) in the corpus and, as a
+        few chunks more, in ordinary news (see Settings.rarity_background_chunks)."""
         self.refresh_keywords(wait=False)
         with self._lock:
-            return [
-                {t: self._keywords.idf(t) for t in terms} for terms in self._keywords.terms(texts)
-            ]
+            idf, usual = self._keywords.idf, self._usual
+            return [{t: idf(t, usual) for t in terms} for terms in self._keywords.terms(texts)]
 
     def refresh_keywords(self, wait: bool = True) -> None:
         """Bring the keyword index up to the current corpus: load the saved one, or rebuild it.

@@ -306,17 +306,36 @@ def test_a_two_part_question_gets_both_parts(both_steps: dict[str, Assistant], r
         assert "until June" not in quotes, answer.text
 
 
+def test_the_readme_question_is_answered_by_its_sentence_first(
+    data_dir: Path, embedder: ModelEmbedder
+):
+    starlink = "On one occasion, the Russian president asked Musk not to activate"
+    firsts = {}
+    for chunks in (30.0, 0.0):
+        settings = Settings(data_dir=data_dir / str(chunks), rarity_background_chunks=chunks)
+        assistant = Assistant(settings, embedder=embedder)
+        try:
+            assistant.add([SAMPLE])
+            answer = assistant.ask("What did Putin ask Musk not to do?")
+            firsts[chunks] = answer.citations[0].quote
+        finally:
+            assistant.close()
+    assert firsts[30.0].startswith(starlink), firsts
+    # Without the background, in a one-article collection "what" weighs as much as "ask", and
+    # "what role Musk should play" seems to share as much as "asked Musk not to".
+    assert not firsts[0.0].startswith(starlink), firsts
+
+
 @pytest.mark.xfail(
     strict=True,
-    reason="the question's 'what', 'did' and 'do' count as rare words in a one-article "
-    "collection, so 'what role Musk should play' seems to share as much as 'asked Musk not to'; "
-    "not counting them fixes this but cost the reader on dev (docs/reader.md)",
+    reason="the hand-set step puts 'what role — if any — Musk should play', closer by cosine, "
+    "before 'asked Musk not to activate', sharing as many of the question's rare words",
 )
-@pytest.mark.parametrize("ranker", ["trained", "heuristic"])
-def test_the_readme_question_is_answered_by_its_sentence_first(
-    data_dir: Path, embedder: ModelEmbedder, ranker: str
+def test_the_hand_set_step_answers_the_readme_question_by_its_sentence_first(
+    data_dir: Path, embedder: ModelEmbedder
 ):
-    assistant = Assistant(Settings(data_dir=data_dir, answer_ranker=ranker), embedder=embedder)
+    settings = Settings(data_dir=data_dir, answer_ranker="heuristic")
+    assistant = Assistant(settings, embedder=embedder)
     try:
         assistant.add([SAMPLE])
         answer = assistant.ask("What did Putin ask Musk not to do?")
