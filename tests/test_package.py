@@ -41,6 +41,8 @@ def test_installed_package_serves_the_chat_window(tmp_path: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     assert set(STATIC) <= names, f"{wheel.name} lacks the chat window's static files"
     assert "assistant/web/app.py" in names and "ui.py" not in names
+    shipped = {"assistant/models/rarity.json.gz", "assistant/models/reader/reader.json"}
+    assert shipped <= names, f"{wheel.name} lacks the shipped models"
 
     site = tmp_path / "site"
     run([*pip, "install", "--no-deps", "--target", str(site), str(wheel)])
