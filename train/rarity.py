@@ -49,8 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     table = build(args.train_dir)
     body = json.dumps(table, separators=(",", ":")).encode()
-    # mtime 0: the same data gives the same bytes.
-    with gzip.GzipFile(args.out, "wb", compresslevel=9, mtime=0) as f:
+    # No name and mtime 0 in the header: the same data gives the same bytes, wherever written.
+    with args.out.open("wb") as out, gzip.GzipFile("", "wb", 9, out, mtime=0) as f:
         f.write(body)
     print(
         f"{args.out}: {table['paragraphs']} paragraphs, {len(table['df'])} terms "  # type: ignore[arg-type]
