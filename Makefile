@@ -50,8 +50,8 @@ test: install $(LLM_STAMP) /usr/bin/chromium
 	$(PY) -m pytest -q
 
 lint: install
-	$(VENV)/bin/ruff check assistant tests bench ui.py
-	$(VENV)/bin/ruff format --check assistant tests bench ui.py
+	$(VENV)/bin/ruff check assistant tests bench train ui.py
+	$(VENV)/bin/ruff format --check assistant tests bench train ui.py
 	$(VENV)/bin/mypy
 
 bench: install
