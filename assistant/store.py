@@ -236,7 +236,6 @@ class Store:
         self._own_client: Any = None  # the embedded client we opened (closed on reopening)
         self._vectors_generation = -1  # the corpus generation when Chroma was opened
         self._keywords = KeywordIndex(folder / "keywords")
-        self._usual = background(settings.rarity_background_chunks)
         self._rebuilding: threading.Thread | None = None  # a keyword index built meanwhile
         self._days: tuple[int, dict[str, date | None]] = (-1, {})
         self._write_lock = WriteLock(folder / "write.lock", settings.lock_timeout)
@@ -881,7 +880,8 @@ class Store:
         few chunks more, in ordinary news (see Settings.rarity_background_chunks)."""
         self.refresh_keywords(wait=False)
         with self._lock:
-            idf, usual = self._keywords.idf, self._usual
+            # The table is read once per process; after that this only wraps it.
+            idf, usual = self._keywords.idf, background(self.settings.rarity_background_chunks)
             return [{t: idf(t, usual) for t in terms} for terms in self._keywords.terms(texts)]
 
     def refresh_keywords(self, wait: bool = True) -> None:

@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-from bench.run import product_article
+from bench.run import product_article, read_jsonl
 from tests.chroma_server import chroma_server, free_port, stop
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -57,11 +57,6 @@ STARTUP_TIMEOUT_S = 600  # model load on a busy two-core machine
 
 def log(message: str) -> None:
     print(f"[{datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 def percentile(values: list[float], p: int) -> float:

@@ -27,16 +27,12 @@ from assistant.settings import Settings, go_offline
 from bench.matching import contains_answer
 from bench.reader_dump import dump
 from bench.reader_eval import best_threshold, evaluate, holds
+from bench.run import read_jsonl
 from bench.tune import heuristic_answer, memo, trained_answer
 
 TRAIN = Path(__file__).resolve().parent.parent.parent / "shared" / "train"
 NULL_FROM, CORPUS_BEFORE = "2024-01-15", "2023-12-15"
 SEED = 20261205
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    with path.open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
 
 
 def build(train: Path, folder: Path, each: int = 150, distractors: int = 200) -> None:

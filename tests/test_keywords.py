@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -33,8 +34,6 @@ def test_in_a_large_collection_the_background_changes_little(tmp_path: Path):
 
 
 def test_the_shipped_rarity_comes_from_the_readers_training_articles():
-    import gzip
-
     with gzip.open(RARITY_FILE, "rt", encoding="utf-8") as f:
         table = json.load(f)
     spec = json.loads((MODEL_DIR / "reader.json").read_text(encoding="utf-8"))

@@ -16,6 +16,7 @@ import json
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
@@ -25,7 +26,7 @@ from train.reader_data import Terms, read_jsonl, sha256  # noqa: E402
 MIN_DF = 3  # rarer terms are left out: the product counts a term it does not find as unseen
 
 
-def build(train_dir: Path) -> dict[str, object]:
+def build(train_dir: Path) -> dict[str, Any]:
     """The paragraph count and each term's paragraph frequency over the training articles."""
     terms = Terms()
     for a in read_jsonl(train_dir / "articles.jsonl"):
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     with args.out.open("wb") as out, gzip.GzipFile("", "wb", 9, out, mtime=0) as f:
         f.write(body)
     print(
-        f"{args.out}: {table['paragraphs']} paragraphs, {len(table['df'])} terms "  # type: ignore[arg-type]
+        f"{args.out}: {table['paragraphs']} paragraphs, {len(table['df'])} terms "
         f"in {time.monotonic() - started:.0f} s",
         file=sys.stderr,
     )
