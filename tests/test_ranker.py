@@ -310,12 +310,15 @@ def test_the_readme_question_is_answered_by_its_sentence_first(
     data_dir: Path, embedder: ModelEmbedder
 ):
     starlink = "On one occasion, the Russian president asked Musk not to activate"
+    settings = Settings(data_dir=data_dir)
+    assert settings.rarity_background_chunks == 30.0
     firsts = {}
-    for chunks in (30.0, 0.0):
-        settings = Settings(data_dir=data_dir / str(chunks), rarity_background_chunks=chunks)
-        assistant = Assistant(settings, embedder=embedder)
+    for chunks in (30.0, 0.0):  # one store: the background weighs words at question time
+        update = {"rarity_background_chunks": chunks}
+        assistant = Assistant(settings.model_copy(update=update), embedder=embedder)
         try:
-            assistant.add([SAMPLE])
+            if chunks:
+                assistant.add([SAMPLE])
             answer = assistant.ask("What did Putin ask Musk not to do?")
             firsts[chunks] = answer.citations[0].quote
         finally:
