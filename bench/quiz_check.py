@@ -114,12 +114,13 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("folder", type=Path)
     ap.add_argument("--train", type=Path, default=TRAIN)
+    ap.add_argument("--each", type=int, default=150, help="questions of each kind (247: all)")
     args = ap.parse_args()
     dumped = args.folder / "dump.pkl"
     if not dumped.exists():
         from assistant.assistant import Assistant
 
-        build(args.train, args.folder)
+        build(args.train, args.folder, each=args.each)
         store = args.folder / "store"
         assistant = Assistant(Settings(data_dir=store))
         print(assistant.add([args.folder / "corpus.jsonl"]).summary(), file=sys.stderr)

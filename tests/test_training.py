@@ -50,3 +50,23 @@ def test_the_answer_is_found_as_whole_words_only():
     assert find("Target", "Shoppers left Target stores.") == (14, 20)
     assert find("Target", "Retailers missed their targets.") is None
     assert find("New York", "in new  york city") == (3, 12)
+
+
+def test_with_evidence_a_question_without_a_labelled_sentence_learns_from_the_quiz_evidence():
+    question = Question(
+        "q2",
+        "Which university built the Kestrel-1 satellite?",
+        "Carrow State University",
+        "Short one. Students at Carrow State University built the Kestrel-1 over two years. "
+        "It launched in May.",
+        True,
+        [candidate("The Kestrel-1 weighs four kilograms and measures humidity.", False)],
+    )
+    assert examples([question], negatives=1, positives=2) == []  # nothing to point at
+    data = examples([question], negatives=1, positives=2, evidence=True)
+    pointed = [(text, span) for _, text, span in data if span is not None]
+    assert len(data) == 2 and len(pointed) == 1
+    text, (start, end) = pointed[0]
+    # The evidence sentence holding the answer, read after the best result's headline.
+    assert text.startswith("Student satellite reaches orbit\nStudents at Carrow State University")
+    assert text[start:end] == "Carrow State University"

@@ -39,10 +39,26 @@ def find(answer: str, sentence: str) -> tuple[int, int] | None:
     return found.span() if found else None
 
 
+def evidence_sentence(q: Question) -> str | None:
+    """The first sentence of the quiz's evidence paragraph that holds the answer, if any."""
+    for s in q.evidence.replace("\n", " ").split(". "):
+        if len(s.split()) >= 6 and find(q.answer, s) is not None:
+            return s.strip()
+    return None
+
+
 def examples(
-    questions: list[Question], negatives: int = 3, positives: int = 2, seed: int = SEED
+    questions: list[Question],
+    negatives: int = 3,
+    positives: int = 2,
+    seed: int = SEED,
+    evidence: bool = False,
 ) -> list[tuple[str, str, tuple[int, int] | None]]:
-    """(question, second segment, the answer's characters in it or None), shuffled."""
+    """(question, second segment, the answer's characters in it or None), shuffled.
+
+    With `evidence`, a question whose results hold no clean positive learns from the quiz's
+    evidence sentence that holds the answer instead (read after the headline of its
+    best-matching result), and from its hard negatives as well."""
     rng = random.Random(seed)
     out: list[tuple[str, str, tuple[int, int] | None]] = []
     for q in questions:
@@ -52,10 +68,15 @@ def examples(
                 span = find(q.answer, c.text)
                 if span is not None:
                     pos.append((c, span))
-        if not pos:
+        segments = [(pointer_input(c.title, c.text), span) for c, span in pos[:positives]]
+        held = evidence_sentence(q) if evidence and not pos and q.candidates else None
+        if held is not None:
+            found = find(q.answer, held)
+            assert found is not None
+            segments.append((pointer_input(q.candidates[0].title, held), found))
+        if not segments:
             continue
-        for c, (s, e) in pos[:positives]:
-            text, at = pointer_input(c.title, c.text)
+        for (text, at), (s, e) in segments:
             out.append((q.question, text, (at + s, at + e)))
         neg = [c for c in q.candidates[:20] if not c.label]
         rng.shuffle(neg)
