@@ -48,7 +48,7 @@ SPAN_EPOCHS = 3
 SPAN_NEGATIVES = 4
 SPAN_POSITIVES = 3
 # Research switch: the pointer also learns from the quiz's evidence sentence where no result
-# holds the answer (measured, not shipped: docs/reader.md, "The pointer, tried again").
+# holds the answer (measured, not shipped: docs/reader.md, "How far these models go").
 SPAN_EVIDENCE = os.environ.get("READER_SPAN_EVIDENCE") == "1"
 SPAN_BATCH = 16
 SPAN_LEARNING_RATE = 5e-5
