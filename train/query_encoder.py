@@ -18,7 +18,13 @@ from typing import Any
 PROJECT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT))
 
-from train.reader_data import Candidate, Question, clean_positive, contains_answer  # noqa: E402
+from train.reader_data import (  # noqa: E402
+    Candidate,
+    Question,
+    clean_positive,
+    contains_answer,
+    evidence_sentences,
+)
 from train.steps import (  # noqa: E402
     base_model,
     mean_pool,
@@ -59,11 +65,7 @@ def select(
         if not pos and evidence:
             # The quiz's own explanation, where it holds the answer, stands in for a sentence
             # of the results when none of them does.
-            held = [
-                s.strip()
-                for s in q.evidence.replace("\n", " ").split(". ")
-                if len(s.split()) >= 6 and contains_answer(s, q.answer)
-            ]
+            held = [s for s in evidence_sentences(q.evidence) if contains_answer(s, q.answer)]
             if held:
                 pos = [Candidate(held[0], "", "", -1, -1, 1.0, 0, 1.0, True)]
         if not pos and not unanswered:

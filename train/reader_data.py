@@ -61,6 +61,13 @@ def clean_positive(c: Candidate) -> bool:
     return c.label and (c.overlap >= 0.2 or c.evidence_overlap >= 0.2)
 
 
+def evidence_sentences(evidence: str) -> list[str]:
+    """The sentences of a quiz's evidence paragraph long enough to stand as an answer's context
+    (at least 6 words)."""
+    parts = evidence.replace("\n", " ").split(". ")
+    return [s.strip() for s in parts if len(s.split()) >= 6]
+
+
 def sha256(path: Path) -> str:
     with path.open("rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()

@@ -21,7 +21,7 @@ sys.path.insert(0, str(PROJECT))
 
 from assistant.ranker import MAX_TOKENS, pointer_input  # noqa: E402
 from train.query_encoder import SEED  # noqa: E402
-from train.reader_data import Question, clean_positive  # noqa: E402
+from train.reader_data import Question, clean_positive, evidence_sentences  # noqa: E402
 from train.steps import (  # noqa: E402
     base_model,
     optimiser,
@@ -39,11 +39,12 @@ def find(answer: str, sentence: str) -> tuple[int, int] | None:
     return found.span() if found else None
 
 
-def evidence_sentence(q: Question) -> str | None:
-    """The first sentence of the quiz's evidence paragraph that holds the answer, if any."""
-    for s in q.evidence.replace("\n", " ").split(". "):
-        if len(s.split()) >= 6 and find(q.answer, s) is not None:
-            return s.strip()
+def evidence_span(q: Question) -> tuple[str, tuple[int, int]] | None:
+    """The first sentence of the quiz's evidence paragraph holding the answer, and where."""
+    for sentence in evidence_sentences(q.evidence):
+        span = find(q.answer, sentence)
+        if span is not None:
+            return sentence, span
     return None
 
 
@@ -69,11 +70,9 @@ def examples(
                 if span is not None:
                     pos.append((c, span))
         segments = [(pointer_input(c.title, c.text), span) for c, span in pos[:positives]]
-        held = evidence_sentence(q) if evidence and not pos and q.candidates else None
+        held = evidence_span(q) if evidence and not pos and q.candidates else None
         if held is not None:
-            found = find(q.answer, held)
-            assert found is not None
-            segments.append((pointer_input(q.candidates[0].title, held), found))
+            segments.append((pointer_input(q.candidates[0].title, held[0]), held[1]))
         if not segments:
             continue
         for (text, at), (s, e) in segments:
